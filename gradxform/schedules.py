@@ -84,6 +84,19 @@ def _number(who: str, name: str, value: Any, *args: Any, **kwargs: Any) -> Any:
     return validate(who, name, value, *args, **kwargs)
 
 
+def _between(t: jax.Array, v: jax.Array, a: Any, b: Any, steps: Any) -> jax.Array:
+    """A transition's value ``v`` at ``t in [0, steps]``: exactly ``a`` at 0, ``b`` at ``steps``, never beyond.
+
+    Under ``jit`` XLA may fold constants (``c * (t / T)`` into ``t * (c / T)``),
+    which moves a value by an ulp; this keeps a transition's ends exact and
+    stops it overshooting them (e.g. a learning rate of ``-3e-9`` where it
+    should be ``0``).
+    """
+    a, b = _f(a), _f(b)
+    v = jnp.clip(v, jnp.minimum(a, b), jnp.maximum(a, b))
+    return jnp.where(t <= 0, a, jnp.where(t >= _f(steps), b, v))
+
+
 def _is_zero(value: Any) -> bool:
     return is_concrete(value) and float(np.asarray(value)) == 0.0
 
@@ -124,8 +137,9 @@ def polynomial_schedule(
 
     def schedule(step):
         t = jnp.clip(_step(step) - _f(transition_begin), 0, _f(transition_steps))
-        frac = 1 - t / _f(transition_steps)
-        return (_f(init_value) - _f(end_value)) * (frac**p if whole else frac ** _f(power)) + _f(end_value)
+        frac = (_f(transition_steps) - t) / _f(transition_steps)  # exactly 0 from B + T on
+        v = (_f(init_value) - _f(end_value)) * (frac**p if whole else frac ** _f(power)) + _f(end_value)
+        return _between(t, v, init_value, end_value, transition_steps)
 
     return schedule
 
@@ -148,8 +162,8 @@ def linear_schedule(init_value: Any, end_value: Any, transition_steps: int, tran
 
     def schedule(step):
         t = jnp.clip(_step(step) - _f(transition_begin), 0, _f(transition_steps))
-        frac = 1 - t / _f(transition_steps)
-        return (_f(init_value) - _f(end_value)) * frac + _f(end_value)
+        v = _f(init_value) + (_f(end_value) - _f(init_value)) * (t / _f(transition_steps))
+        return _between(t, v, init_value, end_value, transition_steps)
 
     return schedule
 
@@ -347,8 +361,7 @@ def warmup_cosine_decay_schedule(
     _steps(who, "decay_steps", decay_steps, positive=True)
     if is_concrete(warmup_steps) and is_concrete(decay_steps) and not decay_steps > warmup_steps:
         raise ValueError(
-            f"{who}: decay_steps={decay_steps} counts the warmup too, so it must exceed "
-            f"warmup_steps={warmup_steps}."
+            f"{who}: decay_steps={decay_steps} counts the warmup too, so it must exceed warmup_steps={warmup_steps}."
         )
     alpha = 0.0 if _is_zero(peak_value) else end_value / peak_value
     return join_schedules(
