@@ -37,10 +37,11 @@ from gradxform.core import EmptyState, GradientTransformation, apply_updates, ch
 from gradxform.hyper import Hyperparameter, Schedule
 from gradxform.optimizers import adadelta, adagrad, adam, adamw, amsgrad, momentum, nadam, nesterov, rmsprop, sgd
 
+# isort: split
 # schedules, live hyperparameters, sweeps (issue 3)
-from gradxform import schedules  # noqa: E402  (gradxform.schedules.<name>, optax's names)
-from gradxform.inject import InjectHyperparamsState, inject_hyperparams, set_hyperparams  # noqa: E402
-from gradxform.sweep import sweep  # noqa: E402
+from gradxform import schedules  # gradxform.schedules.<name>, with optax's names
+from gradxform.inject import InjectHyperparamsState, inject_hyperparams, set_hyperparams
+from gradxform.sweep import sweep
 
 __version__ = "0.1.0"
 
