@@ -76,6 +76,10 @@ def test_defaults_are_live_and_static_arguments_are_not_stored():
     state = gx.inject_hyperparams(gx.adam)(learning_rate=1e-3).init(init_params())
     assert sorted(state.hyperparams) == ["b1", "b2", "eps", "eps_root", "learning_rate"]
     assert float(state.hyperparams["b2"]) == float(np.float32(0.999))
+    # a dtype argument is static: passed through, not stored, and it takes effect
+    state = gx.inject_hyperparams(gx.adam)(1e-3, mu_dtype=jnp.bfloat16).init(init_params())
+    assert "mu_dtype" not in state.hyperparams
+    assert {x.dtype for x in jax.tree.leaves(state.inner_state[0].numerator[0].mu)} == {jnp.dtype(jnp.bfloat16)}
 
 
 def test_bfloat16_params_keep_b2_0999_value_and_trajectory():

@@ -45,14 +45,18 @@ def momentum_tx(learning_rate, beta):
 
 def test_16_setting_sweep_compiles_once_and_reuses_the_program():
     grid = {"learning_rate": [1e-3, 1e-2, 3e-2, 1e-1], "beta": [0.0, 0.5, 0.9, 0.95]}
+
+    def make_tx(learning_rate, beta):  # a fresh function: no program cached by another test
+        return gx.momentum(learning_rate, beta)
+
     with count_compiles() as compiles:
-        losses = gx.sweep(momentum_tx, quad, P0, grid, steps=60)
+        losses = gx.sweep(make_tx, quad, P0, grid, steps=60)
         losses.block_until_ready()
     assert losses.shape == (4, 4, 60)
     assert len(compiles) == 1, compiles  # the whole 16-run sweep is one XLA program
     # a second grid of the same shape, other values: nothing new to compile
     with count_compiles() as again:
-        losses2 = gx.sweep(momentum_tx, quad, P0, {"learning_rate": [2e-3, 2e-2, 5e-2, 0.2], "beta": grid["beta"]}, 60)
+        losses2 = gx.sweep(make_tx, quad, P0, {"learning_rate": [2e-3, 2e-2, 5e-2, 0.2], "beta": grid["beta"]}, 60)
         losses2.block_until_ready()
     assert again == []
     assert not np.allclose(losses, losses2)
