@@ -127,7 +127,6 @@ def test_defaults_are_torchs():
 
 def test_differs_from_the_optax_style_optimizers():
     """The point of the compat module: torch's numerics are not the library's defaults."""
-    _torch()
     with jax.enable_x64(True):
         p = {"w": jnp.linspace(-1.0, 1.0, 5, dtype=jnp.float64)}
         g = {"w": jnp.linspace(0.5, -2.0, 5, dtype=jnp.float64)}
