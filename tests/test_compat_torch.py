@@ -66,8 +66,11 @@ def _torch():
     return torch
 
 
-def max_difference(torch, name: str, kwargs: dict, steps: int = STEPS, seed: int = 0) -> float:
-    """Runs torch.optim.<name> and gradxform.compat.torch.<name> side by side; the largest |p_torch - p_ours|."""
+def max_difference(torch, name: str, kwargs: dict, steps: int = STEPS, seed: int = 0, make=None) -> float:
+    """Runs torch.optim.<name> and gradxform.compat.torch.<name> (or ``make()``) side by side.
+
+    Returns the largest |p_torch - p_ours| over all steps and leaves.
+    """
     rng = np.random.default_rng(seed)
     init = {k: rng.normal(size=s) for k, s in SHAPES.items()}
     grads = [
@@ -81,7 +84,7 @@ def max_difference(torch, name: str, kwargs: dict, steps: int = STEPS, seed: int
         tparams = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in init.items()}
         topt = getattr(torch.optim, name)(list(tparams.values()), **kwargs)
         with jax.enable_x64(True):
-            tx = getattr(gxt, name)(**kwargs)
+            tx = getattr(gxt, name)(**kwargs) if make is None else make()
             params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), init)
             state = tx.init(params)
 
@@ -110,6 +113,23 @@ def test_trajectory_matches_torch_optim(label, name, kwargs):
     worst = max_difference(torch, name, kwargs)
     print(f"{label}: max |p_torch - p_gradxform| over {STEPS} steps = {worst:.3e}")
     assert worst < TOL, f"{label}: {worst:.3e}"
+
+
+@pytest.mark.parametrize(
+    "label,name,kwargs,make",
+    [
+        ("optax-style amsgrad", "Adam", dict(lr=3e-3, amsgrad=True), lambda: gx.amsgrad(3e-3)),
+        ("optax-style nadam", "NAdam", dict(lr=1e-2), lambda: gx.nadam(1e-2)),
+        ("gradxform.adagrad defaults", "Adagrad", dict(lr=0.05), lambda: gx.adagrad(0.05)),
+        ("trace for dampened SGD", "SGD", dict(lr=0.02, momentum=0.9, dampening=0.3), lambda: gx.sgd(0.02, 0.9)),
+    ],
+    ids=lambda v: v if isinstance(v, str) else "",
+)
+def test_the_comparison_sees_the_differences(label, name, kwargs, make):
+    """Negative controls: the library's optax-style optimizers are NOT torch's, and the test can tell."""
+    torch = _torch()
+    worst = max_difference(torch, name, kwargs, steps=100, make=make)
+    assert worst > 100 * TOL, f"{label}: only {worst:.3e} from torch.optim.{name}"
 
 
 def test_defaults_are_torchs():
