@@ -6,6 +6,7 @@ An optimizer is a :class:`GradientTransformation`, a pair of pure functions
 of math.
 """
 
+from gradxform import compat  # gradxform.compat.torch: torch.optim-faithful constructors (issue 8)
 from gradxform.blocks import (
     CountState,
     EmaSqState,
@@ -36,6 +37,7 @@ from gradxform.blocks import (
 from gradxform.core import EmptyState, GradientTransformation, apply_updates, chain, identity, stateless
 from gradxform.hyper import Hyperparameter, Schedule
 from gradxform.optimizers import adadelta, adagrad, adam, adamw, amsgrad, momentum, nadam, nesterov, rmsprop, sgd
+from gradxform.sharding import init_sharded, state_sharding, zero1, zero1_sharding  # sharding (issue 8)
 
 # isort: split
 # schedules, live hyperparameters, sweeps (issue 3)
@@ -99,4 +101,10 @@ __all__ = [
     "schedules",
     "set_hyperparams",
     "sweep",
+    # sharding and torch.optim compatibility (issue 8)
+    "compat",
+    "init_sharded",
+    "state_sharding",
+    "zero1",
+    "zero1_sharding",
 ]

@@ -71,9 +71,22 @@ def shape_of(x: Any) -> tuple:
 
 
 def full_like(tree: PyTree, value: Any = 0, rule: Callable[[jnp.dtype], Any] | None = None) -> PyTree:
-    """``value`` in each leaf's shape, in the dtype ``rule(leaf dtype)`` (default: the leaf's)."""
+    """``value`` in each leaf's shape, in the dtype ``rule(leaf dtype)`` (default: the leaf's).
+
+    The result is placed like the leaf: a sharded array (or a
+    ``jax.ShapeDtypeStruct`` with a sharding) gives a state leaf with the same
+    sharding, so ``init`` never gathers or moves optimizer state.
+    """
     rule = rule or (lambda dt: dt)
-    return jax.tree.map(lambda x: jnp.full(shape_of(x), value, rule(dtype_of(x))), tree)
+
+    def one(x):
+        if isinstance(x, (jax.Array, jax.ShapeDtypeStruct)):
+            # lax.full_like keeps the leaf's sharding (concrete arrays, ShapeDtypeStructs
+            # carrying a sharding, and tracers under explicit-sharding meshes).
+            return jax.lax.full_like(x, value, rule(dtype_of(x)))
+        return jnp.full(shape_of(x), value, rule(dtype_of(x)))
+
+    return jax.tree.map(one, tree)
 
 
 def zeros_like(tree: PyTree, rule: Callable[[jnp.dtype], Any] | None = None) -> PyTree:
