@@ -37,6 +37,23 @@ from gradxform.core import EmptyState, GradientTransformation, apply_updates, ch
 from gradxform.hyper import Hyperparameter, Schedule
 from gradxform.optimizers import adadelta, adagrad, adam, adamw, amsgrad, momentum, nadam, nesterov, rmsprop, sgd
 
+# isort: split
+# robust training (issue 4): clipping, wrappers, checkpoints
+from gradxform import checkpoint
+from gradxform.clipping import clip, clip_by_block_norm, clip_by_global_norm, global_norm
+from gradxform.wrappers import (
+    AccumulateState,
+    MaskedState,
+    PartitionState,
+    SkipNonfiniteState,
+    accumulate,
+    all_finite,
+    freeze,
+    masked,
+    partition,
+    skip_nonfinite,
+)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -87,4 +104,20 @@ __all__ = [
     "nesterov",
     "rmsprop",
     "sgd",
+    # robust training (issue 4): clipping, wrappers, checkpoints
+    "AccumulateState",
+    "MaskedState",
+    "PartitionState",
+    "SkipNonfiniteState",
+    "accumulate",
+    "all_finite",
+    "checkpoint",
+    "clip",
+    "clip_by_block_norm",
+    "clip_by_global_norm",
+    "freeze",
+    "global_norm",
+    "masked",
+    "partition",
+    "skip_nonfinite",
 ]
