@@ -71,7 +71,7 @@ def _leaf_array(path: tuple, leaf: Any) -> np.ndarray:
     arr = np.asarray(jax.device_get(leaf if hasattr(leaf, "dtype") else jnp.asarray(leaf)))
     if arr.dtype.name not in _DTYPES:
         raise TypeError(f"checkpoint.save: the leaf at {path_str(path)} has dtype {arr.dtype}, which is not supported.")
-    arr = np.ascontiguousarray(arr)
+    arr = np.array(arr, order="C", copy=True)  # (ascontiguousarray would make 0-d arrays 1-d)
     return arr.byteswap() if sys.byteorder != "little" else arr
 
 
@@ -141,6 +141,28 @@ def _fail(path: Any, what: str) -> CheckpointError:
     return CheckpointError(f"checkpoint.restore: {os.fspath(path)}: {what}")
 
 
+def _check_entries(path: Any, header: dict) -> None:
+    """Each leaf entry well-typed, its dtype in the table, its bytes contiguous and of the right size."""
+    leaves = header.get("leaves")
+    if not isinstance(leaves, list) or not isinstance(header.get("treedef"), str):
+        raise _fail(path, "the header has no leaf list (corrupted, or not written by gradxform).")
+    offset = 0
+    for e in leaves:
+        ok = (
+            isinstance(e, dict)
+            and isinstance(e.get("path"), str)
+            and isinstance(e.get("shape"), list)
+            and all(isinstance(d, int) and d >= 0 for d in e["shape"])
+            and e.get("dtype") in _DTYPES
+            and e.get("offset") == offset
+            and isinstance(e.get("crc32"), int)
+            and e.get("nbytes") == int(np.prod(e["shape"], dtype=np.int64)) * _DTYPES[e["dtype"]].itemsize
+        )
+        if not ok:
+            raise _fail(path, f"the header entry {e!r:.200} is malformed (corrupted, or not written by gradxform).")
+        offset += e["nbytes"]
+
+
 def _decode(path: Any, blob: bytes) -> tuple[dict, memoryview]:
     if len(blob) < _PREFIX.size:
         raise _fail(path, f"the file is {len(blob)} bytes, too short to be a gradxform checkpoint (truncated?).")
@@ -152,12 +174,16 @@ def _decode(path: Any, blob: bytes) -> tuple[dict, memoryview]:
     raw_header = blob[_PREFIX.size : _PREFIX.size + hlen]
     if zlib.crc32(raw_header) != hcrc:
         raise _fail(path, "the header checksum does not match (the file is corrupted).")
-    header = json.loads(raw_header.decode("utf-8"))
-    version = header.get("format_version")
+    try:
+        header = json.loads(raw_header.decode("utf-8"))
+        version = header.get("format_version")
+    except (UnicodeDecodeError, ValueError, AttributeError):
+        raise _fail(path, "the header is not a JSON object (corrupted, or not written by gradxform).") from None
     if version != FORMAT_VERSION:
         raise _fail(
             path, f"format version {version!r} is not supported (this gradxform reads version {FORMAT_VERSION})."
         )
+    _check_entries(path, header)
     data = memoryview(blob)[_PREFIX.size + hlen :]
     need = sum(e["nbytes"] for e in header["leaves"])
     if len(data) != need:
@@ -220,8 +246,6 @@ def restore(path: str | os.PathLike, template: PyTree) -> PyTree:
         )
     out = []
     for e in entries:
-        if e["dtype"] not in _DTYPES:
-            raise _fail(path, f"the leaf at {e['path']} has unsupported dtype {e['dtype']!r}.")
         dt = _DTYPES[e["dtype"]]
         arr = np.frombuffer(data[e["offset"] : e["offset"] + e["nbytes"]], dtype=dt).reshape(e["shape"])
         if sys.byteorder != "little":  # pragma: no cover
