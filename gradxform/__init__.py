@@ -38,6 +38,12 @@ from gradxform.hyper import Hyperparameter, Schedule
 from gradxform.optimizers import adadelta, adagrad, adam, adamw, amsgrad, momentum, nadam, nesterov, rmsprop, sgd
 
 # isort: split
+# schedules, live hyperparameters, sweeps (issue 3)
+from gradxform import schedules  # gradxform.schedules.<name>, with optax's names
+from gradxform.inject import InjectHyperparamsState, inject_hyperparams, set_hyperparams
+from gradxform.sweep import sweep
+
+# isort: split
 # robust training (issue 4): clipping, wrappers, checkpoints
 from gradxform import checkpoint
 from gradxform.clipping import clip, clip_by_block_norm, clip_by_global_norm, global_norm
@@ -104,6 +110,12 @@ __all__ = [
     "nesterov",
     "rmsprop",
     "sgd",
+    # schedules, live hyperparameters, sweeps (issue 3)
+    "InjectHyperparamsState",
+    "inject_hyperparams",
+    "schedules",
+    "set_hyperparams",
+    "sweep",
     # robust training (issue 4): clipping, wrappers, checkpoints
     "AccumulateState",
     "MaskedState",
