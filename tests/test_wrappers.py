@@ -266,3 +266,39 @@ def test_nan_micro_step_is_skipped_by_an_outer_skip_nonfinite():
     _eq(s.inner_state.acc, acc_before)
     u, s = tx.update({"x": jnp.array([3.0, 5.0])}, s)
     _eq(u, {"x": -jnp.array([2.0, 3.0])})
+
+
+def test_partition_with_label_function_no_decay_on_vectors():
+    """The docs' example: labels from a function of the params; 1-d leaves skip weight decay."""
+    p0 = {"w": jnp.ones((2, 2)), "b": jnp.ones(2)}
+    g = {"w": jnp.zeros((2, 2)), "b": jnp.zeros(2)}
+    tx = gx.partition(
+        {"decay": gx.adamw(0.1, weight_decay=0.5), "no_decay": gx.adam(0.1)},
+        lambda p: jax.tree.map(lambda x: "no_decay" if x.ndim <= 1 else "decay", p),
+    )
+    u, _ = tx.update(g, tx.init(p0), p0)
+    np.testing.assert_allclose(u["w"], -0.1 * 0.5 * jnp.ones((2, 2)), rtol=1e-6)  # -lr * wd * w
+    np.testing.assert_array_equal(u["b"], jnp.zeros(2))
+    # a label no leaf has still gets a state, and the wrapper runs with no leaves at all
+    st = gx.partition({"a": gx.adamw(0.1), "unused": gx.adam(0.1)}, "a").init(jnp.ones(3))
+    out, _ = gx.partition({"a": gx.adamw(0.1), "unused": gx.adam(0.1)}, "a").update(jnp.ones(3), st, jnp.ones(3))
+    assert out.shape == (3,)
+
+
+def test_accumulate_and_skip_under_vmap():
+    """lax.cond under vmap becomes a select: vmapped runs equal separate runs."""
+    tx = gx.skip_nonfinite(gx.accumulate(gx.sgd(0.5), 2), 3)
+    ps = jnp.stack([jnp.ones(3), 2 * jnp.ones(3)])
+    gs = [jnp.stack([jnp.arange(3.0) + i, jnp.where(i == 1, jnp.nan, 1.0) * jnp.ones(3)]) for i in range(4)]
+    vstate = jax.vmap(tx.init)(ps)
+    vupdate = jax.vmap(tx.update)
+    outs = []
+    for g in gs:
+        u, vstate = vupdate(g, vstate, ps)
+        outs.append(u)
+    for b in range(2):
+        s = tx.init(ps[b])
+        for g, u in zip(gs, outs):
+            ub, s = tx.update(g[b], s, ps[b])
+            np.testing.assert_allclose(u[b], ub, rtol=1e-6)
+    assert list(vstate.total) == [0, 1]
