@@ -45,6 +45,23 @@ from gradxform import schedules  # gradxform.schedules.<name>, with optax's name
 from gradxform.inject import InjectHyperparamsState, inject_hyperparams, set_hyperparams
 from gradxform.sweep import sweep
 
+# isort: split
+# robust training (issue 4): clipping, wrappers, checkpoints
+from gradxform import checkpoint
+from gradxform.clipping import clip, clip_by_block_norm, clip_by_global_norm, global_norm
+from gradxform.wrappers import (
+    AccumulateState,
+    MaskedState,
+    PartitionState,
+    SkipNonfiniteState,
+    accumulate,
+    all_finite,
+    freeze,
+    masked,
+    partition,
+    skip_nonfinite,
+)
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -107,4 +124,20 @@ __all__ = [
     "state_sharding",
     "zero1",
     "zero1_sharding",
+    # robust training (issue 4): clipping, wrappers, checkpoints
+    "AccumulateState",
+    "MaskedState",
+    "PartitionState",
+    "SkipNonfiniteState",
+    "accumulate",
+    "all_finite",
+    "checkpoint",
+    "clip",
+    "clip_by_block_norm",
+    "clip_by_global_norm",
+    "freeze",
+    "global_norm",
+    "masked",
+    "partition",
+    "skip_nonfinite",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import jax
+
 from gradxform.blocks._common import CountState, cast_like, leafwise
 from gradxform.core import GradientTransformation
 from gradxform.hyper import Hyperparameter, resolve, validate
@@ -22,7 +24,7 @@ def add_decayed_weights(weight_decay: Hyperparameter = 0.0) -> GradientTransform
         return CountState(zero_count())
 
     def update(updates, state, params=None, **extra_args):
-        if params is None:
+        if params is None and jax.tree.leaves(updates):  # an empty tree needs no parameters
             raise ValueError("add_decayed_weights: update needs the parameters: call tx.update(grads, state, params).")
         check_match(updates, params, "add_decayed_weights")
         wd = resolve(weight_decay, state.count, "weight_decay")

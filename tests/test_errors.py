@@ -1,0 +1,446 @@
+"""Every bad input the library recognises: the exact message the user sees, and nothing changed.
+
+Each case triggers one error, checks its type and its exact text, and checks
+that the inputs it was given (parameters, states, files on disk) are unchanged.
+``docs/errors.md`` lists the same messages; ``test_docs_list_every_message``
+keeps the two in step. Paths of temporary files appear as ``<path>``.
+"""
+
+import os
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradxform as gx
+from gradxform import checkpoint
+from gradxform.checkpoint import CheckpointError
+
+DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "errors.md"
+
+
+def P():
+    return {"w": jnp.ones((2, 3)), "b": jnp.zeros(3)}
+
+
+def _snapshot(tree):
+    return [np.array(x) for x in jax.tree.leaves(tree)], jax.tree.structure(tree)
+
+
+def _unchanged(before, tree):
+    leaves, treedef = _snapshot(tree)
+    assert treedef == before[1]
+    for a, b in zip(leaves, before[0]):
+        assert a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+def _adam_state():
+    return gx.adam(1e-3).init(P())
+
+
+def _saved(tmp, tree, name="c.ckpt"):
+    path = tmp / name
+    checkpoint.save(path, tree)
+    return path
+
+
+def _flip(path, at):
+    blob = bytearray(path.read_bytes())
+    blob[at] ^= 0x10
+    path.write_bytes(bytes(blob))
+
+
+# Each case: (id, what the user did, exception type, message, make(tmp) -> (trigger, watched))
+# `watched` is a pytree of arrays or a path whose bytes must not change.
+CASES = [
+    (
+        "grads-missing-leaf",
+        "gradients missing a parameter",
+        ValueError,
+        "ema: the update tree does not match the state made by init: the updates lack ['w'], which the state "
+        "has. Pass gradients for the same parameters that were given to init.",
+        lambda tmp: ((lambda s: gx.adam(1e-3).update({"b": jnp.zeros(3)}, s)), _adam_state()),
+    ),
+    (
+        "grads-renamed-leaf",
+        "gradients with a different key",
+        ValueError,
+        "ema: the update tree does not match the state made by init: the updates have ['v'] where "
+        "the state has ['w']. Pass gradients for the same parameters that were given to init.",
+        lambda tmp: ((lambda s: gx.adam(1e-3).update({"b": jnp.zeros(3), "v": jnp.ones((2, 3))}, s)), _adam_state()),
+    ),
+    (
+        "grads-wrong-shape",
+        "a gradient of the wrong shape",
+        ValueError,
+        "ema: the update at ['w'] has shape [3, 2] but the state made by init has shape [2, 3].",
+        lambda tmp: ((lambda s: gx.adam(1e-3).update({"b": jnp.zeros(3), "w": jnp.ones((3, 2))}, s)), _adam_state()),
+    ),
+    (
+        "grads-wrong-dtype",
+        "gradients in another dtype than the parameters given to init",
+        ValueError,
+        "trace: the update at ['b'] is bfloat16[3] but the state made by init holds float32[3]; init and update "
+        "must see the same dtypes (cast the gradients, or call init again).",
+        lambda tmp: (
+            (lambda s: gx.sgd(0.1, 0.9).update(jax.tree.map(lambda x: x.astype(jnp.bfloat16), P()), s)),
+            gx.sgd(0.1, 0.9).init(P()),
+        ),
+    ),
+    (
+        "int-leaf",
+        "an integer leaf in the parameters",
+        TypeError,
+        "ema: the leaf at ['step'] has dtype int32; optimizers need float or complex leaves. Keep integer and "
+        "boolean leaves out of the tree you optimize (split them off, or wrap the optimizer so it does not see them).",
+        lambda tmp: ((lambda p: gx.adam(1e-3).init(p)), {"w": jnp.ones(2), "step": jnp.array(3)}),
+    ),
+    (
+        "bool-leaf",
+        "a boolean leaf in the parameters",
+        TypeError,
+        "trace: the leaf at ['mask'] has dtype bool; optimizers need float or complex leaves. Keep integer and "
+        "boolean leaves out of the tree you optimize (split them off, or wrap the optimizer so it does not see them).",
+        lambda tmp: ((lambda p: gx.momentum(0.1).init(p)), {"mask": jnp.array([True]), "w": jnp.ones(2)}),
+    ),
+    (
+        "lr-negative",
+        "a negative learning rate",
+        ValueError,
+        "adam: learning_rate=-0.001 is out of range; allowed: [0.0, inf].",
+        lambda tmp: ((lambda _: gx.adam(-1e-3)), None),
+    ),
+    (
+        "b1-one",
+        "b1 = 1 (the EMA would never move)",
+        ValueError,
+        "adam: b1=1.0 is out of range; allowed: [0.0, 1.0).",
+        lambda tmp: ((lambda _: gx.adam(1e-3, b1=1.0)), None),
+    ),
+    (
+        "eps-nan",
+        "a NaN hyperparameter",
+        ValueError,
+        "rmsprop: eps=nan is out of range; allowed: [0.0, inf].",
+        lambda tmp: ((lambda _: gx.rmsprop(1e-3, eps=float("nan"))), None),
+    ),
+    (
+        "hyper-array",
+        "an array where a scalar hyperparameter is expected",
+        ValueError,
+        "sgd: learning_rate must be a scalar, got an array of shape [2].",
+        lambda tmp: ((lambda _: gx.sgd(jnp.array([0.1, 0.2]))), None),
+    ),
+    (
+        "hyper-bool",
+        "a boolean hyperparameter",
+        TypeError,
+        "momentum: beta must be a number, got the boolean True.",
+        lambda tmp: ((lambda _: gx.momentum(0.1, beta=True)), None),
+    ),
+    (
+        "hyper-string",
+        "a string hyperparameter",
+        TypeError,
+        "adam: learning_rate must be a number, got '1e-3' of type str.",
+        lambda tmp: ((lambda _: gx.adam("1e-3")), None),
+    ),
+    (
+        "schedule-shape",
+        "a schedule that returns an array instead of a scalar",
+        ValueError,
+        "the schedule for learning_rate returned shape [2]; a schedule must return a scalar.",
+        lambda tmp: (
+            (lambda s: gx.sgd(lambda c: jnp.array([0.1, 0.1])).update(P(), s)),
+            gx.sgd(lambda c: jnp.array([0.1, 0.1])).init(P()),
+        ),
+    ),
+    (
+        "nesterov-no-momentum",
+        "nesterov=True without a momentum",
+        ValueError,
+        "sgd: nesterov=True needs a momentum (e.g. momentum=0.9).",
+        lambda tmp: ((lambda _: gx.sgd(0.1, nesterov=True)), None),
+    ),
+    (
+        "state-dtype-int",
+        "an integer state dtype",
+        TypeError,
+        "sgd: state_dtype=<class 'jax.numpy.int32'> must be a floating dtype (e.g. jnp.bfloat16).",
+        lambda tmp: ((lambda _: gx.sgd(0.1, 0.9, state_dtype=jnp.int32)), None),
+    ),
+    (
+        "accumulator-schedule",
+        "a schedule for Adagrad's initial accumulator (used once, at init)",
+        TypeError,
+        "sum_sq: initial_accumulator_value is used once, at init; it cannot be a schedule.",
+        lambda tmp: ((lambda _: gx.sum_sq(lambda c: 0.1)), None),
+    ),
+    (
+        "factory-not-called",
+        "an optimizer factory passed without calling it",
+        TypeError,
+        "chain (argument 0): expected a gradient transformation (an object with init and update), got function. "
+        "Did you pass an optimizer factory without calling it, e.g. gradxform.adam instead of gradxform.adam(1e-3)?",
+        lambda tmp: ((lambda _: gx.chain(gx.adam, gx.scale(1.0))), None),
+    ),
+    (
+        "chain-wrong-state",
+        "the state of another chain",
+        ValueError,
+        "chain: the state has 2 parts but the chain has 3 transforms; use the state this chain's init made.",
+        lambda tmp: (
+            (lambda s: gx.chain(gx.scale(1.0), gx.scale(1.0), gx.scale(1.0)).update(P(), s)),
+            gx.chain(gx.scale(1.0), gx.scale(1.0)).init(P()),
+        ),
+    ),
+    (
+        "decay-without-params",
+        "weight decay without passing the parameters to update",
+        ValueError,
+        "add_decayed_weights: update needs the parameters: call tx.update(grads, state, params).",
+        lambda tmp: ((lambda s: gx.adamw(1e-3).update(P(), s)), gx.adamw(1e-3).init(P())),
+    ),
+    (
+        "apply-updates-mismatch",
+        "apply_updates with updates for other parameters",
+        ValueError,
+        "apply_updates: the update at ['w'] has shape [3] but the state made by init has shape [2, 3].",
+        lambda tmp: ((lambda p: gx.apply_updates(p, {"b": jnp.zeros(3), "w": jnp.zeros(3)})), P()),
+    ),
+    (
+        "clip-negative",
+        "a negative clipping bound",
+        ValueError,
+        "clip: max_delta=-1.0 is out of range; allowed: [0.0, inf].",
+        lambda tmp: ((lambda _: gx.clip(-1.0)), None),
+    ),
+    (
+        "clip-norm-zero",
+        "a zero global-norm bound",
+        ValueError,
+        "clip_by_global_norm: max_norm=0.0 is out of range; allowed: (0.0, inf].",
+        lambda tmp: ((lambda _: gx.clip_by_global_norm(0.0)), None),
+    ),
+    (
+        "skip-negative",
+        "a negative max_consecutive",
+        ValueError,
+        "skip_nonfinite: max_consecutive=-1 must be an int >= 0 (the number of non-finite steps in a row to skip "
+        "before giving up).",
+        lambda tmp: ((lambda _: gx.skip_nonfinite(gx.sgd(0.1), -1)), None),
+    ),
+    (
+        "accumulate-k-zero",
+        "accumulation over 0 micro-steps",
+        ValueError,
+        "accumulate: k=0 must be an int >= 1 (the number of micro-steps per update).",
+        lambda tmp: ((lambda _: gx.accumulate(gx.sgd(0.1), 0)), None),
+    ),
+    (
+        "mask-extra-key",
+        "a mask with a key the parameters do not have",
+        ValueError,
+        "masked: the mask does not match the parameters: the mask has an entry at ['bias'] that the parameters "
+        "do not have. Give the mask the parameters' structure (or a prefix of it), or a function params -> mask.",
+        lambda tmp: ((lambda p: gx.masked(gx.sgd(0.1), {"w": True, "bias": False}).init(p)), P()),
+    ),
+    (
+        "mask-missing-key",
+        "a mask that leaves a parameter out",
+        ValueError,
+        "masked: the mask does not match the parameters: the parameter at ['b'] has no entry in the mask. "
+        "Give the mask the parameters' structure (or a prefix of it), or a function params -> mask.",
+        lambda tmp: ((lambda p: gx.masked(gx.sgd(0.1), {"w": True}).init(p)), P()),
+    ),
+    (
+        "mask-not-bool",
+        "a mask holding arrays instead of Python bools",
+        TypeError,
+        "masked: the mask entry at ['b'] is 1; mask entries must be Python bools (True: the leaf is selected).",
+        lambda tmp: ((lambda p: gx.masked(gx.sgd(0.1), {"w": True, "b": 1}).init(p)), P()),
+    ),
+    (
+        "partition-unknown-label",
+        "a label with no transform in partition",
+        ValueError,
+        "partition: a leaf has the label 'frozen' but transforms has no entry for it; the labels with a "
+        "transform are [\"'adam'\"].",
+        lambda tmp: ((lambda p: gx.partition({"adam": gx.adam(1e-3)}, {"w": "adam", "b": "frozen"}).init(p)), P()),
+    ),
+    (
+        "ckpt-other-optimizer",
+        "restoring a momentum checkpoint into an Adam state",
+        CheckpointError,
+        "checkpoint.restore: <path>: leaf 0 of the file is at [0].count but leaf 0 of the template is at "
+        "[0].numerator[0].count; was it saved from another optimizer or another model?",
+        lambda tmp: (
+            (lambda path: checkpoint.restore(path, gx.adam(1e-3).init(P()))),
+            _saved(tmp, gx.momentum(0.1).init(P())),
+        ),
+    ),
+    (
+        "ckpt-other-model",
+        "restoring into a template with one parameter more",
+        CheckpointError,
+        "checkpoint.restore: <path>: the file has 2 leaves and the template 3; only the template has ['z']; "
+        "was it saved from another optimizer or another model?",
+        lambda tmp: ((lambda path: checkpoint.restore(path, {**P(), "z": jnp.ones(1)})), _saved(tmp, P())),
+    ),
+    (
+        "ckpt-shape",
+        "restoring into a template of another shape",
+        CheckpointError,
+        "checkpoint.restore: <path>: the leaf at ['w'] has shape [2, 3] in the file but [3, 2] in the template.",
+        lambda tmp: (
+            (lambda path: checkpoint.restore(path, {"b": jnp.zeros(3), "w": jnp.ones((3, 2))})),
+            _saved(tmp, P()),
+        ),
+    ),
+    (
+        "ckpt-dtype",
+        "restoring into a template of another dtype",
+        CheckpointError,
+        "checkpoint.restore: <path>: the leaf at ['b'] has dtype float32 in the file but bfloat16 in the template.",
+        lambda tmp: (
+            (lambda path: checkpoint.restore(path, {"b": jnp.zeros(3, jnp.bfloat16), "w": jnp.ones((2, 3))})),
+            _saved(tmp, P()),
+        ),
+    ),
+    (
+        "ckpt-structure",
+        "restoring into a state of another type whose leaves have the same key paths",
+        CheckpointError,
+        "checkpoint.restore: <path>: the tree structure differs from the template's: file "
+        "PyTreeDef(CustomNode(namedtuple[CountState], [*])), template "
+        "PyTreeDef(CustomNode(namedtuple[TraceState], [*, None])).",
+        lambda tmp: (
+            (lambda path: checkpoint.restore(path, gx.blocks.TraceState(jnp.zeros([], jnp.int32), None))),
+            _saved(tmp, gx.blocks.CountState(jnp.zeros([], jnp.int32))),
+        ),
+    ),
+    (
+        "ckpt-truncated",
+        "a truncated checkpoint file",
+        CheckpointError,
+        "checkpoint.restore: <path>: the data section is 32 bytes but the header lists 36 (truncated or corrupted).",
+        lambda tmp: ((lambda path: checkpoint.restore(path, P())), _truncate(_saved(tmp, P()), 4)),
+    ),
+    (
+        "ckpt-bitflip-data",
+        "a flipped bit in the data",
+        CheckpointError,
+        "checkpoint.restore: <path>: the data of the leaf at ['w'] fail their checksum (the file is corrupted).",
+        lambda tmp: ((lambda path: checkpoint.restore(path, P())), _flip_at(_saved(tmp, P()), -1)),
+    ),
+    (
+        "ckpt-bitflip-header",
+        "a flipped bit in the header",
+        CheckpointError,
+        "checkpoint.restore: <path>: the header checksum does not match (the file is corrupted).",
+        lambda tmp: ((lambda path: checkpoint.restore(path, P())), _flip_at(_saved(tmp, P()), 40)),
+    ),
+    (
+        "ckpt-not-a-checkpoint",
+        "a file that is not a gradxform checkpoint",
+        CheckpointError,
+        "checkpoint.restore: <path>: not a gradxform checkpoint (wrong magic bytes).",
+        lambda tmp: ((lambda path: checkpoint.restore(path, P())), _write(tmp / "x.npy", b"\x93NUMPY" + b"\0" * 64)),
+    ),
+    (
+        "ckpt-empty-file",
+        "an empty file",
+        CheckpointError,
+        "checkpoint.restore: <path>: the file is 0 bytes, too short to be a gradxform checkpoint (truncated?).",
+        lambda tmp: ((lambda path: checkpoint.restore(path, P())), _write(tmp / "e.ckpt", b"")),
+    ),
+    (
+        "ckpt-future-version",
+        "a checkpoint from a newer format version",
+        CheckpointError,
+        "checkpoint.restore: <path>: format version 2 is not supported (this gradxform reads version 1).",
+        lambda tmp: ((lambda path: checkpoint.restore(path, P())), _bump_version(_saved(tmp, P()))),
+    ),
+    (
+        "ckpt-save-tracer",
+        "saving inside jit",
+        TypeError,
+        "checkpoint.save: the leaf at ['x'] is a traced value; save outside jit/vmap/grad.",
+        lambda tmp: (
+            (lambda path: jax.jit(lambda x: checkpoint.save(path, {"x": x}) or x)(jnp.ones(2))),
+            _saved(tmp, {"x": jnp.zeros(2)}),
+        ),
+    ),
+    (
+        "ckpt-save-object",
+        "saving a tree with a non-array leaf",
+        TypeError,
+        "checkpoint.save: the leaf at ['name'] is a str; a checkpoint holds arrays and numbers only.",
+        lambda tmp: ((lambda path: checkpoint.save(path, {"name": "run-1"})), _saved(tmp, {"x": jnp.zeros(2)})),
+    ),
+]
+
+
+def _truncate(path, n):
+    path.write_bytes(path.read_bytes()[:-n])
+    return path
+
+
+def _flip_at(path, at):
+    _flip(path, at if at >= 0 else len(path.read_bytes()) + at)
+    return path
+
+
+def _write(path, blob):
+    path.write_bytes(blob)
+    return path
+
+
+def _bump_version(path):
+    import json
+    import struct
+    import zlib
+
+    blob = path.read_bytes()
+    _, hlen, _ = struct.unpack_from("<8sQI", blob)
+    header = json.loads(blob[20 : 20 + hlen])
+    header["format_version"] = 2
+    raw = json.dumps(header, sort_keys=True).encode()
+    path.write_bytes(struct.pack("<8sQI", checkpoint.MAGIC, len(raw), zlib.crc32(raw)) + raw + blob[20 + hlen :])
+    return path
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_error(case, tmp_path):
+    _, _, exc, message, make = case
+    trigger, watched = make(tmp_path)
+    if isinstance(watched, os.PathLike):
+        before = watched.read_bytes()
+        listing = sorted(os.listdir(tmp_path))
+    else:
+        before = _snapshot(watched)
+    with pytest.raises(exc) as info:
+        trigger(watched)
+    got = str(info.value)
+    if isinstance(watched, os.PathLike):
+        got = got.replace(os.fspath(watched), "<path>")
+        assert watched.read_bytes() == before  # the file is untouched
+        assert sorted(os.listdir(tmp_path)) == listing  # no stray temp files
+    else:
+        _unchanged(before, watched)
+    assert got == message
+
+
+def test_at_least_twenty_cases_with_distinct_messages():
+    assert len(CASES) >= 20
+    assert len({c[3] for c in CASES}) == len(CASES)
+
+
+def test_docs_list_every_message():
+    text = DOC.read_text()
+    for case_id, _, exc, message, _ in CASES:
+        assert f"`{case_id}`" in text, case_id
+        assert message in text, case_id
+        assert exc.__name__ in text

@@ -1,0 +1,197 @@
+"""Property-based tests: every optimizer on random pytrees with random valid hyperparameters.
+
+Properties, for each optimizer: finite inputs give finite outputs; updates keep
+the gradients' shapes and dtypes and the state keeps its own; ``jit`` equals
+eager (to the rounding of the leaf's dtype: XLA may fuse differently); ``init``
+works on ``jax.ShapeDtypeStruct`` leaves and agrees with ``jax.eval_shape``.
+Trees mix nested dicts, lists, tuples, None leaves, 0-d and 0-size arrays, and
+float32 / bfloat16 / complex64 leaves (float64 under ``jax.enable_x64``).
+
+Kept affordable on shared CPUs: derandomized, no example database, few examples.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+import gradxform as gx
+
+PROFILE = settings(
+    max_examples=12,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=(Phase.explicit, Phase.generate),  # no shrinking: a failure is reported as drawn
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+SHAPES = [(), (0,), (3,), (2, 3), (0, 2), (1, 1, 2)]
+STEPS = 3
+
+
+def _leaf(dtypes):
+    return st.tuples(st.sampled_from(SHAPES), st.sampled_from(dtypes)).map(lambda sd: ("leaf",) + sd)
+
+
+def trees(dtypes):
+    base = st.one_of(_leaf(dtypes), st.just(None))
+    return st.recursive(
+        base,
+        lambda kids: st.one_of(
+            st.dictionaries(st.sampled_from("abcde"), kids, max_size=3),
+            st.lists(kids, max_size=3),
+            st.lists(kids, max_size=2).map(tuple),
+        ),
+        max_leaves=6,
+    )
+
+
+def _materialize(spec, rng, scale):
+    """A spec tree -> a tree of arrays drawn from N(0, scale^2) (complex: both parts)."""
+    if spec is None:
+        return None
+    if isinstance(spec, tuple) and spec and spec[0] == "leaf":
+        _, shape, dtype = spec
+        x = rng.normal(size=shape) * scale
+        if np.issubdtype(np.dtype(dtype), np.complexfloating):
+            x = x + 1j * rng.normal(size=shape) * scale
+        return jnp.asarray(x, dtype)
+    if isinstance(spec, dict):
+        return {k: _materialize(v, rng, scale) for k, v in spec.items()}
+    if isinstance(spec, tuple):
+        return tuple(_materialize(v, rng, scale) for v in spec)
+    return [_materialize(v, rng, scale) for v in spec]
+
+
+def _hyper(lo, hi):
+    """A valid hyperparameter in [lo, hi] as a float, a JAX scalar or a (constant) schedule."""
+    return st.tuples(st.floats(lo, hi), st.sampled_from(["float", "array", "schedule"])).map(
+        lambda vf: vf[0] if vf[1] == "float" else jnp.float32(vf[0]) if vf[1] == "array" else (lambda c, v=vf[0]: v)
+    )
+
+
+LR = _hyper(1e-4, 1.0)
+UNIT = _hyper(0.0, 0.99)
+EPS = _hyper(1e-8, 1e-3)
+ADAM = dict(learning_rate=LR, b1=UNIT, b2=_hyper(0.5, 0.9999), eps=EPS, eps_root=_hyper(0.0, 1e-6))
+
+OPTIMIZERS = {
+    "sgd": (gx.sgd, dict(learning_rate=LR, momentum=st.one_of(st.none(), UNIT))),
+    "momentum": (gx.momentum, dict(learning_rate=LR, beta=UNIT, nesterov=st.booleans())),
+    "nesterov": (gx.nesterov, dict(learning_rate=LR, beta=UNIT)),
+    "rmsprop": (
+        gx.rmsprop,
+        dict(
+            learning_rate=LR,
+            decay=UNIT,
+            eps=EPS,
+            centered=st.booleans(),
+            momentum=st.one_of(st.none(), UNIT),
+            bias_correction=st.booleans(),
+            eps_in_sqrt=st.booleans(),
+        ),
+    ),
+    "adam": (gx.adam, ADAM),
+    "adamw": (gx.adamw, dict(ADAM, weight_decay=_hyper(0.0, 0.5))),
+    "nadam": (gx.nadam, ADAM),
+    "amsgrad": (gx.amsgrad, ADAM),
+    "adagrad": (gx.adagrad, dict(learning_rate=LR, initial_accumulator_value=st.floats(0.0, 1.0), eps=EPS)),
+    "adadelta": (gx.adadelta, dict(learning_rate=LR, rho=UNIT, eps=EPS)),
+}
+
+
+def _ulps(dtype):
+    """Tolerance in units of the dtype's epsilon: rounding flips compound over STEPS steps
+    (a bfloat16 moment or parameter rounded differently feeds the next step)."""
+    dtype = jnp.dtype(dtype)
+    eps = float(
+        jnp.finfo(jnp.float32 if dtype == jnp.complex64 else jnp.float64 if dtype == jnp.complex128 else dtype).eps
+    )
+    return (4 if dtype == jnp.bfloat16 else 64) * eps
+
+
+def _assert_close(a, b, dtype):
+    """|a - b| <= tol * (|b| + max|b|): a few ulps of the leaf's dtype, relative to the leaf's scale."""
+    a, b = np.asarray(a, np.complex128), np.asarray(b, np.complex128)
+    if b.size == 0:
+        return
+    tol = _ulps(dtype)
+    np.testing.assert_array_less(np.abs(a - b), tol * (np.abs(b) + np.max(np.abs(b))) + 1e-30)
+
+
+def _struct(tree):
+    return jax.tree.map(lambda x: (x.shape, jnp.dtype(x.dtype)), tree)
+
+
+def _check_optimizer(tx, params, grads):
+    state0 = tx.init(params)
+    # init on abstract leaves agrees with eval_shape and with the concrete init
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), params)
+    assert _struct(jax.eval_shape(tx.init, abstract)) == _struct(state0)
+    assert _struct(tx.init(abstract)) == _struct(state0)
+
+    def run(update):
+        p, s, outs = params, state0, []
+        for g in grads:
+            u, s = update(g, s, p)
+            p = gx.apply_updates(p, u)
+            outs.append(u)
+        return outs, s, p
+
+    eager_u, eager_s, eager_p = run(lambda g, s, p: tx.update(g, s, p))
+    jit_u, jit_s, jit_p = run(jax.jit(tx.update))
+    for u, g in zip(eager_u, grads):
+        assert _struct(u) == _struct(g)  # shapes and dtypes kept, None leaves kept
+        assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(u))
+    assert _struct(eager_s) == _struct(state0)
+    assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(eager_s) if jnp.issubdtype(x.dtype, jnp.inexact))
+    for a, b in zip(jax.tree.leaves((eager_u, eager_p)), jax.tree.leaves((jit_u, jit_p))):
+        assert a.dtype == b.dtype
+        _assert_close(a, b, a.dtype)
+
+
+def _example(data, name, dtypes, scale_range=(1e-3, 10.0)):
+    factory, space = OPTIMIZERS[name]
+    kwargs = {k: data.draw(v, label=k) for k, v in space.items()}
+    spec = data.draw(trees(dtypes), label="tree")
+    seed = data.draw(st.integers(0, 2**16), label="seed")
+    scale = data.draw(st.floats(*scale_range), label="scale")
+    rng = np.random.default_rng(seed)
+    params = _materialize(spec, rng, 1.0)
+    grads = [_materialize(spec, rng, scale) for _ in range(STEPS)]
+    return factory(**kwargs), params, grads
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@PROFILE
+@given(data=st.data())
+def test_optimizer_properties_f32_bf16_complex(name, data):
+    tx, params, grads = _example(data, name, [jnp.float32, jnp.bfloat16, jnp.complex64])
+    _check_optimizer(tx, params, grads)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@settings(PROFILE, max_examples=4)
+@given(data=st.data())
+def test_optimizer_properties_float64(name, data):
+    with jax.enable_x64(True):
+        tx, params, grads = _example(data, name, [jnp.float64, jnp.float32, jnp.complex128])
+        _check_optimizer(tx, params, grads)
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_every_optimizer_on_a_tree_with_every_leaf_kind(name):
+    """A fixed tree holding each leaf kind at once, so every kind is covered whatever hypothesis draws."""
+    spec = {
+        "f32": ("leaf", (2, 3), jnp.float32),
+        "bf16": [("leaf", (3,), jnp.bfloat16), None],
+        "c64": (("leaf", (2,), jnp.complex64), ("leaf", (), jnp.float32)),
+        "empty": ("leaf", (0, 2), jnp.bfloat16),
+    }
+    rng = np.random.default_rng(0)
+    factory, _ = OPTIMIZERS[name]
+    params = _materialize(spec, rng, 1.0)
+    grads = [_materialize(spec, rng, 2.0) for _ in range(STEPS)]
+    _check_optimizer(factory(1e-2), params, grads)
