@@ -37,6 +37,12 @@ from gradxform.core import EmptyState, GradientTransformation, apply_updates, ch
 from gradxform.hyper import Hyperparameter, Schedule
 from gradxform.optimizers import adadelta, adagrad, adam, adamw, amsgrad, momentum, nadam, nesterov, rmsprop, sgd
 
+# isort: split
+# schedules, live hyperparameters, sweeps (issue 3)
+from gradxform import schedules  # gradxform.schedules.<name>, with optax's names
+from gradxform.inject import InjectHyperparamsState, inject_hyperparams, set_hyperparams
+from gradxform.sweep import sweep
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -87,4 +93,10 @@ __all__ = [
     "nesterov",
     "rmsprop",
     "sgd",
+    # schedules, live hyperparameters, sweeps (issue 3)
+    "InjectHyperparamsState",
+    "inject_hyperparams",
+    "schedules",
+    "set_hyperparams",
+    "sweep",
 ]

@@ -62,7 +62,7 @@ def validate(
     arr = np.asarray(value)
     if arr.shape != ():
         raise ValueError(f"{who}: {name} must be a scalar, got an array of shape {list(arr.shape)}.")
-    if not (np.issubdtype(arr.dtype, np.number)):
+    if not jnp.issubdtype(arr.dtype, jnp.number):  # jnp's: bfloat16 is a number too
         raise TypeError(f"{who}: {name} must be a number, got {value!r} of type {type(value).__name__}.")
     x = float(arr.real)
     lo = "(" if low_open else "["

@@ -120,20 +120,19 @@ def check_match(
     if u_def != r_def:
         u_paths = [path_str(p) for p, _ in u_leaves]
         r_paths = [path_str(p) for p, _ in r_leaves]
-        for i, (a, b) in enumerate(zip(u_paths, r_paths)):
-            if a != b:
-                raise ValueError(
-                    f"{who}: the update tree does not match the state made by init: at leaf {i} "
-                    f"the updates have {a} where the state has {b}. Pass gradients for the same "
-                    "parameters that were given to init."
-                )
-        extra = u_paths[len(r_paths) :] or r_paths[len(u_paths) :]
-        side = "updates" if len(u_paths) > len(r_paths) else "state"
-        where = extra[0] if extra else "<structure>"
+        missing = [p for p in r_paths if p not in set(u_paths)]
+        extra = [p for p in u_paths if p not in set(r_paths)]
+        if missing and extra:
+            what = f"the updates have {extra[0]} where the state has {missing[0]}"
+        elif missing:
+            what = f"the updates lack {missing[0]}, which the state has"
+        elif extra:
+            what = f"the updates have {extra[0]}, which the state lacks"
+        else:
+            what = f"the containers differ (updates {u_def}, state {r_def})"
         raise ValueError(
-            f"{who}: the update tree does not match the state made by init: only the {side} "
-            f"have {where} ({len(u_paths)} update leaves, {len(r_paths)} state leaves; "
-            f"updates {u_def}, state {r_def})."
+            f"{who}: the update tree does not match the state made by init: {what}. "
+            "Pass gradients for the same parameters that were given to init."
         )
     for (path, u), (_, r) in zip(u_leaves, r_leaves):
         if shape_of(u) != shape_of(r):

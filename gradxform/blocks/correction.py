@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 from gradxform.blocks._common import CountState, cast_like, dtype_rule, leafwise
 from gradxform.core import GradientTransformation
@@ -13,8 +14,12 @@ from gradxform.tree import PyTree, check_inexact, check_match, safe_increment, z
 
 
 def _debias(b: jax.Array, t: jax.Array) -> jax.Array:
-    """``1 - b**t`` in the hyperparameter dtype."""
-    return 1 - b ** t.astype(b.dtype)
+    """``1 - b**t`` in the hyperparameter dtype, as ``-expm1(t log b)``.
+
+    The direct form cancels: for ``b = 0.999`` in float32, ``1 - b**2`` is 3e-5
+    off in relative terms; this form is within a few ulp for every ``t``.
+    """
+    return -jnp.expm1(t.astype(b.dtype) * jnp.log(b))
 
 
 def bias_correction(decay: Hyperparameter) -> GradientTransformation:

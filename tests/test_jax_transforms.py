@@ -1,0 +1,84 @@
+"""The optimizers under jax.vmap and jax.grad."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import grad_stream, make_tree, max_rel_err
+
+import gradxform as gx
+
+FACTORIES = {
+    "sgd": lambda lr: gx.sgd(lr, momentum=0.9),
+    "nesterov": lambda lr: gx.nesterov(lr),
+    "rmsprop": lambda lr: gx.rmsprop(lr),
+    "adam": lambda lr: gx.adam(lr),
+    "adamw": lambda lr: gx.adamw(lr, weight_decay=0.01),
+    "nadam": lambda lr: gx.nadam(lr),
+    "amsgrad": lambda lr: gx.amsgrad(lr),
+    "adagrad": lambda lr: gx.adagrad(lr),
+    "adadelta": lambda lr: gx.adadelta(lr),
+}
+
+
+def _train(make, lr, params, grads, steps):
+    tx = make(lr)
+
+    def body(carry, g):
+        p, s = carry
+        u, s = tx.update(g, s, p)
+        return (gx.apply_updates(p, u), s), None
+
+    (p, _), _ = jax.lax.scan(body, (params, tx.init(params)), grads, length=steps)
+    return p
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_vmap_over_learning_rate_equals_separate_runs(name):
+    params, grads = make_tree(jnp.float32), grad_stream(jnp.float32, 30)
+    lrs = jnp.array([0.001, 0.01, 0.1, 0.3])
+    batched = jax.jit(jax.vmap(lambda lr: _train(FACTORIES[name], lr, params, grads, 30)))(lrs)
+    for i, lr in enumerate([0.001, 0.01, 0.1, 0.3]):
+        single = jax.jit(lambda: _train(FACTORIES[name], lr, params, grads, 30))()
+        assert max_rel_err(jax.tree.map(lambda x: x[i], batched), single) <= 1e-6
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_grad_through_ten_steps_wrt_learning_rate_matches_finite_differences(name):
+    with jax.enable_x64(True):
+        params = make_tree(jnp.float64, seed=5)
+        target = make_tree(jnp.float64, seed=6)
+
+        def final_loss(lr):
+            tx = FACTORIES[name](lr)
+
+            def body(carry, _):
+                p, s = carry
+                g = jax.grad(
+                    lambda q: sum(jnp.sum((a - b) ** 2) for a, b in zip(jax.tree.leaves(q), jax.tree.leaves(target)))
+                )(p)
+                u, s = tx.update(g, s, p)
+                return (gx.apply_updates(p, u), s), None
+
+            (p, _), _ = jax.lax.scan(body, (params, tx.init(params)), None, length=10)
+            return sum(jnp.sum((a - b) ** 2) for a, b in zip(jax.tree.leaves(p), jax.tree.leaves(target)))
+
+        lr, h = 0.05, 1e-6
+        analytic = float(jax.jit(jax.grad(final_loss))(lr))
+        fd = float((final_loss(lr + h) - final_loss(lr - h)) / (2 * h))
+        assert abs(analytic) > 1e-3  # the learning rate matters to the final loss
+        assert analytic == pytest.approx(fd, rel=1e-6, abs=1e-9)
+
+
+def test_vmap_over_b1_and_b2():
+    params, grads = make_tree(jnp.float32), grad_stream(jnp.float32, 20)
+    b1s, b2s = jnp.array([0.5, 0.9]), jnp.array([0.9, 0.999])
+    out = jax.jit(jax.vmap(lambda b1, b2: _train(lambda lr: gx.adam(lr, b1=b1, b2=b2), 0.01, params, grads, 20)))(
+        b1s, b2s
+    )
+    for i, (b1, b2) in enumerate([(0.5, 0.9), (0.9, 0.999)]):
+        single = _train(lambda lr: gx.adam(lr, b1=b1, b2=b2), 0.01, params, grads, 20)
+        assert max_rel_err(jax.tree.map(lambda x: x[i], out), single) <= 1e-6
+    assert not np.allclose(out["w"][0], out["w"][1])
