@@ -320,13 +320,15 @@ for name, (curve, loss, acc) in results.items():
     (
         "md",
         """Now SGD with momentum and inverse-time decay, $\\alpha_t = \\alpha_0 / (1 + 0.2\\, t / 22)$ with $t$ the step
-(22 steps per epoch, so $\\text{decay\\_rate} = 0.2$ per epoch) and $\\alpha_0 = 1$: a learning rate is a
-schedule, a function of the step count. For comparison, the same $\\alpha_0$ without decay.""",
+(22 steps per epoch, so $\\text{decay\\_rate} = 0.2$ per epoch) and $\\alpha_0 = 1$:
+`gx.schedules.inverse_time_decay(1.0, 0.2, decay_steps=22)`. Any hyperparameter accepts a schedule, a function
+of the step count. For comparison, the same $\\alpha_0$ without decay.""",
     ),
     (
         "code",
         """lr0, decay_rate = 1.0, 0.2
-inverse_time = lambda t: lr0 / (1 + decay_rate * t / per_epoch)  # TODO: gradxform.schedules.inverse_time_decay once merged
+inverse_time = gx.schedules.inverse_time_decay(lr0, decay_rate, decay_steps=per_epoch)  # lr0 / (1 + 0.2 t / 22)
+np.testing.assert_allclose([inverse_time(t) for t in (0, 22, 220)], [lr0, lr0 / 1.2, lr0 / 3], rtol=1e-6)
 results["SGD + momentum + decay (lr0 1)"] = train(seed_momentum(inverse_time))
 results["SGD + momentum (lr 1, no decay)"] = train(seed_momentum(lr0))
 for name, (curve, loss, acc) in results.items():
