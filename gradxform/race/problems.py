@@ -1,0 +1,175 @@
+"""The race's problems: three 2-D surfaces from the seeds and an MLP on scikit-learn's digits.
+
+Each problem is a :class:`Problem`: a loss over a parameter pytree, a starting
+point, the loss to reach ("steps to target"), the loss's floor (for log-scale
+plots of ``loss - floor``) and the learning rate each optimizer races with.
+
+* ``ravine``: :math:`f(x, y) = \\tfrac12(0.1\\,x^2 + 10\\,y^2)`, condition
+  number 100 (seed 000's pathological curvature), from :math:`(-9, 1)`.
+* ``rosenbrock``: :math:`f(x, y) = (1-x)^2 + 100\\,(y-x^2)^2`, from
+  :math:`(-1.2, 1)`, minimum :math:`f(1, 1) = 0`.
+* ``saddle``: :math:`f(x, y) = x^2 - y^2 + y^4/4`, which is :math:`x^2 - y^2`
+  near its saddle at the origin (seed 001's "local optima"); the quartic wall
+  gives the race a finish line at :math:`f(0, \\pm\\sqrt2) = -1`. It starts at
+  :math:`(1, 10^{-3})`, just off the ridge :math:`y = 0`.
+* ``digits``: a 64-32-10 tanh MLP with softmax cross-entropy on the 1,797
+  8x8 handwritten digits that ship inside scikit-learn (no download), trained
+  full-batch on 80 % of them; accuracy is measured on the held-out 20 %.
+
+The learning rates were picked by hand so that every optimizer makes honest
+progress on every problem in a few hundred steps; they are in
+:data:`LEARNING_RATES` and ``--lr`` overrides them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import gradxform as gx
+
+# The seed optimizers, built from a learning rate with every other hyperparameter at its default.
+OPTIMIZERS: dict[str, Callable[[Any], gx.GradientTransformation]] = {
+    "sgd": lambda lr: gx.sgd(lr),
+    "momentum": lambda lr: gx.momentum(lr, 0.9),
+    "nesterov": lambda lr: gx.nesterov(lr, 0.9),
+    "rmsprop": lambda lr: gx.rmsprop(lr),
+    "adam": lambda lr: gx.adam(lr),
+    "adamw": lambda lr: gx.adamw(lr),
+    "nadam": lambda lr: gx.nadam(lr),
+    "amsgrad": lambda lr: gx.amsgrad(lr),
+    "adagrad": lambda lr: gx.adagrad(lr),
+    "adadelta": lambda lr: gx.adadelta(lr),
+}
+
+# Learning rate per problem and optimizer (hand-picked; see the module docstring).
+LEARNING_RATES: dict[str, dict[str, float]] = {
+    "ravine": dict(
+        sgd=0.15, momentum=0.03, nesterov=0.03, rmsprop=0.03, adam=0.3, adamw=0.3, nadam=0.3, amsgrad=0.3,
+        adagrad=1.0, adadelta=1.0,
+    ),
+    "rosenbrock": dict(
+        sgd=3e-3, momentum=1e-3, nesterov=1e-3, rmsprop=0.01, adam=0.1, adamw=0.1, nadam=0.1, amsgrad=0.1,
+        adagrad=1.0, adadelta=1.0,
+    ),
+    "saddle": dict(
+        sgd=0.05, momentum=0.01, nesterov=0.01, rmsprop=0.01, adam=0.05, adamw=0.05, nadam=0.05, amsgrad=0.05,
+        adagrad=0.3, adadelta=1.0,
+    ),
+    "digits": dict(
+        sgd=0.5, momentum=0.05, nesterov=0.05, rmsprop=1e-3, adam=3e-3, adamw=3e-3, nadam=3e-3, amsgrad=3e-3,
+        adagrad=0.1, adadelta=1.0,
+    ),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A loss to minimise from a start, with what the report needs to judge the result."""
+
+    name: str
+    loss: Callable[[Any], jax.Array]
+    init: Callable[[int], Any]  # seed -> starting parameters
+    target: float  # "steps to target" counts the steps until loss <= target
+    floor: float  # the loss's infimum (0 for the digits' cross-entropy)
+    accuracy: Callable[[Any], jax.Array] | None = None  # held-out accuracy, for classifiers
+    surface: bool = False  # a 2-D surface: plot trajectories over its contours
+    window: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # x0, x1, y0, y1 for the contour plot
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def ravine_loss(p: jax.Array) -> jax.Array:
+    """:math:`\\tfrac12(0.1\\,x^2 + 10\\,y^2)`: condition number 100."""
+    return 0.5 * (0.1 * p[0] ** 2 + 10.0 * p[1] ** 2)
+
+
+def rosenbrock_loss(p: jax.Array) -> jax.Array:
+    """:math:`(1-x)^2 + 100\\,(y-x^2)^2`."""
+    return (1.0 - p[0]) ** 2 + 100.0 * (p[1] - p[0] ** 2) ** 2
+
+
+def saddle_loss(p: jax.Array) -> jax.Array:
+    """:math:`x^2 - y^2 + y^4/4`: a saddle at the origin, minima :math:`f(0, \\pm\\sqrt2) = -1`."""
+    return p[0] ** 2 - p[1] ** 2 + 0.25 * p[1] ** 4
+
+
+def _surface(name: str, loss, start, target, floor, window) -> Problem:
+    return Problem(
+        name=name,
+        loss=loss,
+        init=lambda seed: jnp.asarray(start, jnp.float32),
+        target=target,
+        floor=floor,
+        surface=True,
+        window=window,
+    )
+
+
+def load_digits_split(seed: int, test_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """scikit-learn's digits scaled to [0, 1], split into train and held-out parts (stratified, by ``seed``)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_digits(return_X_y=True)
+    x = (x / 16.0).astype(np.float32)
+    return train_test_split(x, y.astype(np.int32), test_size=test_fraction, random_state=seed, stratify=y)
+
+
+def init_mlp(key: jax.Array, sizes: tuple[int, ...] = (64, 32, 10)) -> list[dict[str, jax.Array]]:
+    """Glorot-scaled weights, zero biases."""
+    keys = jax.random.split(key, len(sizes) - 1)
+    return [
+        {"w": jax.random.normal(k, (m, n)) * jnp.sqrt(2.0 / (m + n)), "b": jnp.zeros(n)}
+        for k, m, n in zip(keys, sizes[:-1], sizes[1:])
+    ]
+
+
+def mlp_logits(params: list[dict[str, jax.Array]], x: jax.Array) -> jax.Array:
+    for layer in params[:-1]:
+        x = jnp.tanh(x @ layer["w"] + layer["b"])
+    return x @ params[-1]["w"] + params[-1]["b"]
+
+
+def cross_entropy(params, x: jax.Array, y: jax.Array) -> jax.Array:
+    """Mean softmax cross-entropy of the MLP's logits against integer labels."""
+    logp = jax.nn.log_softmax(mlp_logits(params, x))
+    return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
+
+
+def accuracy(params, x: jax.Array, y: jax.Array) -> jax.Array:
+    return jnp.mean(jnp.argmax(mlp_logits(params, x), axis=1) == y)
+
+
+def digits(seed: int) -> Problem:
+    """The digits MLP for one split (the split and the initial weights both follow ``seed``)."""
+    x_tr, x_te, y_tr, y_te = (jnp.asarray(a) for a in load_digits_split(seed))
+    return Problem(
+        name="digits",
+        loss=lambda p: cross_entropy(p, x_tr, y_tr),
+        init=lambda s: init_mlp(jax.random.key(s)),
+        target=0.1,
+        floor=0.0,
+        accuracy=lambda p: accuracy(p, x_te, y_te),
+        extra=dict(n_train=int(x_tr.shape[0]), n_test=int(x_te.shape[0])),
+    )
+
+
+PROBLEM_NAMES = ("ravine", "rosenbrock", "saddle", "digits")
+
+
+def make_problem(name: str, seed: int) -> Problem:
+    """The problem called ``name`` (one of :data:`PROBLEM_NAMES`)."""
+    if name == "ravine":
+        return _surface("ravine", ravine_loss, (-9.0, 1.0), 1e-3, 0.0, (-10.0, 2.0, -1.5, 1.5))
+    if name == "rosenbrock":
+        return _surface("rosenbrock", rosenbrock_loss, (-1.2, 1.0), 1e-3, 0.0, (-2.0, 2.0, -1.0, 3.0))
+    if name == "saddle":
+        return _surface("saddle", saddle_loss, (1.0, 1e-3), -0.99, -1.0, (-1.5, 1.5, -2.0, 2.0))
+    if name == "digits":
+        return digits(seed)
+    raise ValueError(f"unknown problem {name!r}; choose from {', '.join(PROBLEM_NAMES)}.")

@@ -1,0 +1,80 @@
+"""Executes each notebook in notebooks/ (nbclient) and checks its key claims from outside.
+
+Each notebook ends by building a ``claims`` dict and asserting on it; this test appends a cell that
+prints ``claims`` as JSON and asserts the same claims again, so a notebook whose asserts were
+weakened still fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+nbformat = pytest.importorskip("nbformat")
+nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("ipykernel")
+pytest.importorskip("matplotlib")
+pytest.importorskip("sklearn")
+
+NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
+
+
+def execute(name: str) -> dict:
+    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "store notebooks without outputs"
+    nb.cells.append(nbformat.v4.new_code_cell("import json; print('CLAIMS=' + json.dumps(claims))"))
+    client = nbclient.NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    )
+    client.execute()
+    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+    line = next(s for s in text.splitlines() if s.startswith("CLAIMS="))
+    return json.loads(line[len("CLAIMS=") :])
+
+
+def test_01_pathological_curvature():
+    c = execute("01_pathological_curvature")
+    assert c["flips_sgd"] >= 50 and c["flips_momentum"] <= c["flips_sgd"] // 5
+    assert c["steps_momentum"] < c["steps_sgd"] / 2
+    assert c["ema_shrink_y"] < 0.1 and c["ema_shrink_x"] > 0.5
+    np.testing.assert_allclose(c["rmsprop_first_step"], [0.03 / np.sqrt(0.1)] * 2, rtol=1e-5)
+
+
+def test_02_ewa_bias_correction():
+    c = execute("02_ewa_bias_correction")
+    np.testing.assert_allclose(c["first_raw"], 0.02 * c["theta_1"], rtol=1e-5)
+    np.testing.assert_allclose(c["first_corrected"], c["theta_1"], rtol=1e-5)
+    assert c["err_corrected_early"] < c["err_raw_early"] / 3
+    np.testing.assert_allclose(c["late_gap"], 0.98**200, rtol=1e-3)
+
+
+def test_03_adagrad_vanishing_lr():
+    c = execute("03_adagrad_vanishing_lr")
+    ts = np.array([1, 10, 100, 1000])
+    np.testing.assert_allclose(c["adagrad"], 0.1 / np.sqrt(0.1 + ts + 1e-7), rtol=1e-5)
+    np.testing.assert_allclose(c["rmsprop"], 0.1 / (np.sqrt(1 - 0.9**ts) + 1e-8), rtol=1e-5)
+    assert (
+        c["adadelta"][0] < c["adadelta"][1] < c["adadelta"][2] < c["adadelta"][3]
+        and c["adadelta"][3] > 3 * c["adadelta"][0]
+    )
+    assert c["reach"]["Adagrad"] < 40 and abs(c["reach"]["RMSProp"] - 50) < 1
+
+
+def test_04_digits_experiment():
+    c = execute("04_digits_experiment")
+    sgd, mom, adam = c["SGD (lr 0.01)"], c["SGD + momentum (lr 0.01)"], c["Adam (lr 0.001)"]
+    decayed = c["SGD + momentum + decay (lr0 1)"]
+    assert adam["loss"] < mom["loss"] / 2 and adam["loss"] < sgd["loss"] / 2
+    assert abs(mom["loss"] - sgd["loss"]) < 0.25 * sgd["loss"]
+    assert decayed["loss"] <= adam["loss"] and decayed["acc"] >= adam["acc"] - 0.01
+
+
+def test_05_lr_momentum_sweep():
+    c = execute("05_lr_momentum_sweep")
+    np.testing.assert_allclose(c["lr_star"], 4 / (np.sqrt(10) + np.sqrt(0.1)) ** 2, rtol=1e-12)
+    assert 0.5 * c["lr_star"] <= c["best_lr"] <= 2 * c["lr_star"] and abs(c["best_beta"] - c["beta_star"]) <= 0.2
+    np.testing.assert_allclose(c["single_run"], c["best_loss"], rtol=1e-3, atol=1e-30)
+    assert c["best_loss"] < 1e-6 * c["sgd_best"]
