@@ -62,6 +62,27 @@ from gradxform.wrappers import (
     skip_nonfinite,
 )
 
+# isort: split
+# curvature: Newton, Newton-CG, nonlinear CG, BFGS, L-BFGS, line searches, minimize (issue 5)
+from gradxform import linesearch
+from gradxform.curvature import (
+    BfgsState,
+    ConjugateGradientState,
+    LbfgsState,
+    NewtonCgState,
+    NewtonState,
+    bfgs,
+    conjugate_gradient,
+    lbfgs,
+    newton,
+    newton_cg,
+    scale_by_bfgs,
+    scale_by_conjugate_gradient,
+    scale_by_lbfgs,
+    scale_by_newton_cg,
+)
+from gradxform.minimize import MinimizeResult, minimize
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -140,4 +161,22 @@ __all__ = [
     "masked",
     "partition",
     "skip_nonfinite",
+    # curvature (issue 5)
+    "linesearch",
+    "minimize",
+    "MinimizeResult",
+    "newton",
+    "newton_cg",
+    "conjugate_gradient",
+    "bfgs",
+    "lbfgs",
+    "scale_by_newton_cg",
+    "scale_by_conjugate_gradient",
+    "scale_by_bfgs",
+    "scale_by_lbfgs",
+    "NewtonState",
+    "NewtonCgState",
+    "ConjugateGradientState",
+    "BfgsState",
+    "LbfgsState",
 ]

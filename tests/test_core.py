@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from helpers import grad_stream, make_tree, max_rel_err
 
 import gradxform as gx
+from tests.helpers import grad_stream, make_tree, max_rel_err
 
 
 def test_chain_applies_in_order_and_identity_passes_through():

@@ -7,10 +7,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from _compile_count import count_compiles
 
 import gradxform as gx
 from gradxform import schedules as S
+from tests._compile_count import count_compiles
 
 W = jnp.arange(1.0, 6.0)
 

@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import grad_stream, make_tree, max_rel_err
 
 import gradxform as gx
+from tests.helpers import grad_stream, make_tree, max_rel_err
 
 FACTORIES = {
     "sgd": lambda lr: gx.sgd(lr, momentum=0.9),

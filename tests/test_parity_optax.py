@@ -19,9 +19,9 @@ import jax
 import jax.numpy as jnp
 import optax
 import pytest
-from helpers import grad_stream, make_tree, max_rel_err
 
 import gradxform as gx
+from tests.helpers import grad_stream, make_tree, max_rel_err
 
 STEPS = 200
 TOL = {"float32": (1e-5, 5e-5), "float64": (1e-12, 1e-12)}

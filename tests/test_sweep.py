@@ -6,10 +6,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from _compile_count import count_compiles
 
 import gradxform as gx
 from gradxform import schedules as S
+from tests._compile_count import count_compiles
 
 A = jnp.array([1.0, 10.0, 0.3])
 

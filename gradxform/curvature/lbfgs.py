@@ -1,0 +1,108 @@
+r"""L-BFGS: the BFGS inverse Hessian applied from the last ``m`` pairs, never stored.
+
+The last ``memory_size`` pairs :math:`s_i = x_{i} - x_{i-1}`,
+:math:`y_i = g_{i} - g_{i-1}` (newest first) give :math:`u = H_k g` by the
+two-loop recursion (N&W algorithm 7.4)::
+
+    q = g
+    for i = newest .. oldest:  a_i = rho_i s_i.q ;  q -= a_i y_i
+    r = gamma q,   gamma = s.y / y.y  of the newest pair  (N&W eq. 7.20; 1 with no pairs)
+    for i = oldest .. newest:  b = rho_i y_i.r ;  r += (a_i - b) s_i
+
+with :math:`\rho_i = 1/y_i^\top s_i`. Pairs that fail the curvature condition
+:math:`y^\top s > \epsilon\|s\|\|y\|` are not stored. Memory and time per step
+are :math:`O(mn)`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradxform.blocks import scale
+from gradxform.core import GradientTransformation, chain
+from gradxform.curvature._flat import check_int, like, ravel, require_params
+from gradxform.hyper import validate
+from gradxform.linesearch import zoom
+from gradxform.tree import safe_increment, zero_count
+
+
+class LbfgsState(NamedTuple):
+    """State of :func:`scale_by_lbfgs`: previous raveled parameters and gradient, the
+    pair history ``s_history``/``y_history`` (m x n, newest in row 0), ``rho`` (m,),
+    and ``num_pairs`` (how many rows are valid, at most m)."""
+
+    count: jax.Array
+    prev_params: jax.Array
+    prev_grad: jax.Array
+    s_history: jax.Array
+    y_history: jax.Array
+    rho: jax.Array
+    num_pairs: jax.Array
+
+
+def scale_by_lbfgs(memory_size: int = 10, curvature_eps: float = 1e-10) -> GradientTransformation:
+    r"""Preconditions by the L-BFGS inverse Hessian: :math:`u \leftarrow H_k g_k` (module docstring)."""
+    who = "scale_by_lbfgs"
+    check_int(who, "memory_size", memory_size, 1)
+    validate(who, "curvature_eps", curvature_eps, 0.0)
+    m = memory_size
+
+    def init(params):
+        x, _ = ravel(params)
+        n = x.shape[0]
+        z = jnp.zeros((m, n), x.dtype)
+        return LbfgsState(
+            zero_count(), jnp.zeros_like(x), jnp.zeros_like(x), z, z, jnp.zeros((m,), x.dtype), zero_count()
+        )
+
+    def update(updates, state, params=None, **extra_args):
+        require_params(who, params)
+        x, _ = ravel(params)
+        g, _ = ravel(updates)
+        s = x - state.prev_params
+        y = g - state.prev_grad
+        sy = s @ y
+        yy = y @ y
+        ok = (state.count > 0) & (sy > curvature_eps * jnp.sqrt((s @ s) * yy)) & jnp.isfinite(sy)
+        push = lambda hist, v: jnp.where(ok, jnp.roll(hist, 1, axis=0).at[0].set(v), hist)  # noqa: E731
+        S, Y = push(state.s_history, s), push(state.y_history, y)
+        rho = jnp.where(ok, jnp.roll(state.rho, 1).at[0].set(1.0 / jnp.where(ok, sy, 1.0)), state.rho)
+        k = jnp.where(ok, jnp.minimum(state.num_pairs + 1, m), state.num_pairs).astype(jnp.int32)
+        valid = jnp.arange(m) < k
+
+        def first(i, c):
+            q, a = c
+            ai = jnp.where(valid[i], rho[i] * (S[i] @ q), 0.0)
+            return q - ai * Y[i], a.at[i].set(ai)
+
+        q, a = jax.lax.fori_loop(0, m, first, (g, jnp.zeros((m,), g.dtype)))
+        gamma = jnp.where(k > 0, (S[0] @ Y[0]) / jnp.where(k > 0, Y[0] @ Y[0], 1.0), 1.0)
+        r = gamma * q
+
+        def second(j, r):
+            i = m - 1 - j
+            b = rho[i] * (Y[i] @ r)
+            return jnp.where(valid[i], r + (a[i] - b) * S[i], r)
+
+        r = jax.lax.fori_loop(0, m, second, r)
+        new_state = LbfgsState(safe_increment(state.count), x, g, S, Y, rho, k)
+        return like(r, updates), new_state
+
+    return GradientTransformation(init, update)
+
+
+def lbfgs(
+    memory_size: int = 10, linesearch: GradientTransformation | None = None, curvature_eps: float = 1e-10
+) -> GradientTransformation:
+    r"""L-BFGS with memory ``m = memory_size``: :math:`x \leftarrow x - \alpha H_k g_k`.
+
+    ``chain(scale_by_lbfgs(memory_size, curvature_eps), scale(-1), linesearch)``;
+    the default line search is the strong-Wolfe :func:`gradxform.linesearch.zoom`
+    with ``c2=0.9`` and first trial step 1 (the first direction is the raw
+    gradient, whose scale the search then finds).
+    """
+    ls = zoom(c2=0.9, initial_step="one") if linesearch is None else linesearch
+    return chain(scale_by_lbfgs(memory_size, curvature_eps), scale(-1.0), ls)
