@@ -78,3 +78,17 @@ def test_05_lr_momentum_sweep():
     assert 0.5 * c["lr_star"] <= c["best_lr"] <= 2 * c["lr_star"] and abs(c["best_beta"] - c["beta_star"]) <= 0.2
     np.testing.assert_allclose(c["single_run"], c["best_loss"], rtol=1e-3, atol=1e-30)
     assert c["best_loss"] < 1e-6 * c["sgd_best"]
+
+
+def test_06_curvature_vs_first_order():
+    c = execute("06_curvature_vs_first_order")
+    assert set(c["second_order_steps"]) == {
+        "Newton (damped)",
+        "Newton-CG",
+        "BFGS",
+        "L-BFGS (m=10)",
+        "CG (Polak-Ribiere+)",
+    }
+    assert max(c["second_order_error"].values()) < 1e-6 and max(c["second_order_steps"].values()) < 100
+    first = [k for k in c["first_order_steps_1e-3"].values() if k is not None]
+    assert first and min(first) > 4 * max(c["second_order_steps"].values())
