@@ -57,3 +57,19 @@ def check_int(who: str, name: str, value: Any, low: int, allow_none: bool = Fals
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ValueError(f"{who}: {name}={value!r} must be an int >= {low}.")
+
+
+def secant_pair(x, g, prev_x, prev_g, count, curvature_eps):
+    r"""The quasi-Newton secant pair and whether it may update the model.
+
+    :math:`s = x_k - x_{k-1}`, :math:`y = g_k - g_{k-1}`; the pair is used only after
+    the first step and when the curvature condition
+    :math:`y^	op s > \epsilon\,\|s\|\,\|y\|` holds (and is finite).
+    Returns ``(s, y, s^T y, y^T y, ok)``.
+    """
+    s = x - prev_x
+    y = g - prev_g
+    sy = s @ y
+    yy = y @ y
+    ok = (count > 0) & (sy > curvature_eps * jnp.sqrt((s @ s) * yy)) & jnp.isfinite(sy)
+    return s, y, sy, yy, ok

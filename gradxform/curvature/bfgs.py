@@ -28,7 +28,7 @@ import jax.numpy as jnp
 
 from gradxform.blocks import scale
 from gradxform.core import GradientTransformation, chain
-from gradxform.curvature._flat import like, ravel, require_params
+from gradxform.curvature._flat import like, ravel, require_params, secant_pair
 from gradxform.hyper import validate
 from gradxform.linesearch import zoom
 from gradxform.tree import safe_increment, zero_count
@@ -64,11 +64,7 @@ def scale_by_bfgs(curvature_eps: float = 1e-10, scale_initial: bool = False) -> 
         require_params(who, params)
         x, _ = ravel(params)
         g, _ = ravel(updates)
-        s = x - state.prev_params
-        y = g - state.prev_grad
-        sy = s @ y
-        yy = y @ y
-        ok = (state.count > 0) & (sy > curvature_eps * jnp.sqrt((s @ s) * yy)) & jnp.isfinite(sy)
+        s, y, sy, yy, ok = secant_pair(x, g, state.prev_params, state.prev_grad, state.count, curvature_eps)
         h = jnp.where(
             (state.num_updates == 0) & scale_initial,
             (sy / jnp.where(ok, yy, 1.0)) * jnp.eye(x.shape[0], dtype=x.dtype),

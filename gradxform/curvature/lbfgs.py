@@ -23,7 +23,7 @@ import jax.numpy as jnp
 
 from gradxform.blocks import scale
 from gradxform.core import GradientTransformation, chain
-from gradxform.curvature._flat import check_int, like, ravel, require_params
+from gradxform.curvature._flat import check_int, like, ravel, require_params, secant_pair
 from gradxform.hyper import validate
 from gradxform.linesearch import zoom
 from gradxform.tree import safe_increment, zero_count
@@ -62,11 +62,7 @@ def scale_by_lbfgs(memory_size: int = 10, curvature_eps: float = 1e-10) -> Gradi
         require_params(who, params)
         x, _ = ravel(params)
         g, _ = ravel(updates)
-        s = x - state.prev_params
-        y = g - state.prev_grad
-        sy = s @ y
-        yy = y @ y
-        ok = (state.count > 0) & (sy > curvature_eps * jnp.sqrt((s @ s) * yy)) & jnp.isfinite(sy)
+        s, y, sy, yy, ok = secant_pair(x, g, state.prev_params, state.prev_grad, state.count, curvature_eps)
         push = lambda hist, v: jnp.where(ok, jnp.roll(hist, 1, axis=0).at[0].set(v), hist)  # noqa: E731
         S, Y = push(state.s_history, s), push(state.y_history, y)
         rho = jnp.where(ok, jnp.roll(state.rho, 1).at[0].set(1.0 / jnp.where(ok, sy, 1.0)), state.rho)
