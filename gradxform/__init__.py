@@ -37,6 +37,11 @@ from gradxform.core import EmptyState, GradientTransformation, apply_updates, ch
 from gradxform.hyper import Hyperparameter, Schedule
 from gradxform.optimizers import adadelta, adagrad, adam, adamw, amsgrad, momentum, nadam, nesterov, rmsprop, sgd
 
+# isort: split
+# performance (issue 6): flat parameters, donated train step, state size
+from gradxform.flat import FlatLayout, FlatParams, flatten_params, unflatten_params
+from gradxform.train_step import make_train_step, state_bytes_per_param, state_nbytes
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -87,4 +92,12 @@ __all__ = [
     "nesterov",
     "rmsprop",
     "sgd",
+    # performance (issue 6)
+    "FlatLayout",
+    "FlatParams",
+    "flatten_params",
+    "make_train_step",
+    "state_bytes_per_param",
+    "state_nbytes",
+    "unflatten_params",
 ]
