@@ -1,0 +1,416 @@
+"""gradxform against optax, side by side in one process: step times, bandwidth, compile times, state size.
+
+Run from the repository root::
+
+    python benchmarks/run.py --quick                       # a short run while developing
+    python benchmarks/run.py --out docs/performance.md     # the full run; also writes docs/performance.png
+
+Every case compiles each contender with ``jit(...).lower(...).compile()``
+(timed), warms it up, then runs repetitions interleaved A, B, A, B, ... so
+that load from other processes hits both alike; a repetition times
+``--iters`` back-to-back steps. Reported: medians over repetitions, the ratio
+gradxform / optax of the medians, achieved GB/s (the bytes a step must move
+at minimum, divided by its time) against the bandwidth of a jitted, donated
+``x + 1`` on the same machine, and optimizer-state bytes per parameter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import optax  # noqa: E402
+
+import gradxform as gx  # noqa: E402
+
+BIG = 1 << 24  # 16.8M float32 parameters in one leaf
+
+
+# ----------------------------------------------------------------------------- timing
+
+
+@dataclass
+class Contender:
+    """A compiled, donated step and the arrays it threads through (params, state)."""
+
+    label: str
+    compiled: Callable
+    carry: tuple
+    fixed: tuple
+    compile_s: float
+    state_bytes: float = float("nan")
+    times: list = field(default_factory=list)
+
+    def run(self, n: int) -> float:
+        carry = self.carry
+        t0 = time.perf_counter()
+        for _ in range(n):
+            carry = self.compiled(*carry, *self.fixed)
+            carry = carry[:2] if len(carry) > 2 else carry
+        jax.block_until_ready(carry)
+        dt = (time.perf_counter() - t0) / n
+        self.carry = carry
+        return dt
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.times) * 1e3
+
+
+def compile_step(label: str, fn: Callable, carry: tuple, fixed: tuple, n_params: int | None = None) -> Contender:
+    """Lowers and compiles ``fn(*carry, *fixed)`` with ``carry`` donated, timing the compile."""
+    jitted = jax.jit(fn, donate_argnums=tuple(range(len(carry))))
+    t0 = time.perf_counter()
+    compiled = jitted.lower(*carry, *fixed).compile()
+    c = Contender(label, compiled, carry, fixed, time.perf_counter() - t0)
+    if n_params is not None and len(carry) > 1:
+        c.state_bytes = gx.state_nbytes(carry[1]) / n_params
+    return c
+
+
+def race(contenders: list[Contender], reps: int, iters: int) -> None:
+    """Warms each contender up, then times ``reps`` rounds, interleaved."""
+    for c in contenders:
+        c.run(1)
+    for _ in range(reps):
+        for c in contenders:
+            c.times.append(c.run(iters))
+
+
+class GradOnly(Contender):
+    """Times a function of fixed arguments (nothing donated, nothing threaded)."""
+
+    def run(self, n: int) -> float:
+        t0 = time.perf_counter()
+        out = None
+        for _ in range(n):
+            out = self.compiled(*self.fixed)
+        jax.block_until_ready(out)
+        return (time.perf_counter() - t0) / n
+
+
+def opt_step(tx) -> Callable:
+    def step(params, state, grads):
+        updates, state = tx.update(grads, state, params)
+        return jax.tree.map(lambda p, u: p + u, params, updates), state
+
+    return step
+
+
+# ----------------------------------------------------------------------------- cases
+
+ROWS: list[dict] = []
+
+
+def row(case: str, a: Contender, b: Contender | None, target: str, bytes_per_param: float | None, n: int, **kw):
+    r = dict(case=case, a=a, b=b, target=target, traffic=bytes_per_param, n=n, **kw)
+    ROWS.append(r)
+    bms = b.median_ms if b else float("nan")
+    print(
+        f"{case:48s} gx {a.median_ms:9.3f} ms  optax {bms:9.3f} ms  ratio {a.median_ms / bms:5.2f}  "
+        f"compile {a.compile_s:6.2f} s / {b.compile_s if b else float('nan'):6.2f} s",
+        flush=True,
+    )
+
+
+def copy_bandwidth(reps: int, iters: int) -> float:
+    """GB/s of a jitted, donated ``x + 1`` over 16.8M float32 (reads 4 and writes 4 bytes an element)."""
+    x = jnp.zeros(BIG, jnp.float32)
+    c = compile_step("copy", lambda x: (x + 1,), (x,), ())
+    c.run(1)
+    for _ in range(reps):
+        c.times.append(c.run(iters))
+    return 8 * BIG / (statistics.median(c.times)) / 1e9
+
+
+def single_leaf(reps: int, iters: int) -> None:
+    key = jax.random.key(0)
+    g = jax.random.normal(key, (BIG,), jnp.float32) * 1e-3
+    cases = [
+        ("SGD", gx.sgd(1e-3), optax.sgd(1e-3), 12, "<= 1.0"),
+        ("Momentum 0.9", gx.momentum(1e-3, 0.9), optax.sgd(1e-3, momentum=0.9), 20, "<= 1.0"),
+        ("RMSProp", gx.rmsprop(1e-3), optax.rmsprop(1e-3), 20, "<= 1.0"),
+        ("Adam", gx.adam(1e-3), optax.adam(1e-3), 28, "<= 1.0"),
+        ("Adadelta", gx.adadelta(1.0), optax.adadelta(1.0), 28, "gx <= 1.25 x gx Adam"),
+    ]
+    for name, gtx, otx, traffic, target in cases:
+        cs = []
+        for label, tx in (("gradxform", gtx), ("optax", otx)):
+            p = jnp.zeros(BIG, jnp.float32)
+            cs.append(compile_step(label, opt_step(tx), (p, tx.init(p)), (g,), BIG))
+        race(cs, reps, iters)
+        row(f"{name}, one leaf of 16.8M float32", cs[0], cs[1], target, traffic, BIG, group="single")
+
+
+def many_leaves(reps: int, iters: int, with_flatten: bool) -> None:
+    n_leaves, size = 1000, 1000
+    keys = jax.random.split(jax.random.key(1), n_leaves)
+    params = {f"p{i:04d}": jnp.zeros(size, jnp.float32) for i in range(n_leaves)}
+    grads = {f"p{i:04d}": jax.random.normal(k, (size,)) * 1e-3 for i, k in enumerate(keys)}
+    n = n_leaves * size
+
+    def tree_contender(label, tx):
+        p = jax.tree.map(jnp.copy, params)
+        return compile_step(label, opt_step(tx), (p, tx.init(p)), (grads,), n)
+
+    flat_g = gx.flatten_params(grads)
+    fp = gx.flatten_params(params)
+    flat = compile_step("gradxform flat", opt_step(gx.adam(1e-3)), (fp, gx.adam(1e-3).init(fp)), (flat_g,), n)
+    tree = tree_contender("gradxform tree", gx.adam(1e-3))
+    ref = tree_contender("optax", optax.adam(1e-3))
+    contenders = [flat, tree, ref]
+    if with_flatten:
+        contenders.append(tree_contender("optax.flatten", optax.flatten(optax.adam(1e-3))))
+    race(contenders, reps, iters)
+    tag = "Adam, 1000 leaves x 1000 float32"
+    row(f"{tag}: gradxform FlatParams", flat, ref, "<= 0.5, compile <= 1.0", 28, n, group="many")
+    row(f"{tag}: gradxform tree", tree, ref, "(reference)", 28, n, group="many")
+    if with_flatten:
+        row(f"{tag}: optax.flatten(adam) (as 'gradxform')", contenders[3], ref, "(reference)", 28, n, group="many")
+
+
+def mlp_params(key, depth: int = 200, width: int = 64) -> list[dict]:
+    keys = jax.random.split(key, depth)
+    return [{"w": jax.random.normal(k, (width, width)) / np.sqrt(width), "b": jnp.zeros(width)} for k in keys]
+
+
+def mlp_loss(params: list[dict], x: jax.Array, y: jax.Array) -> jax.Array:
+    for layer in params[:-1]:
+        x = jnp.tanh(x @ layer["w"] + layer["b"])
+    x = x @ params[-1]["w"] + params[-1]["b"]
+    return jnp.mean((x - y) ** 2)
+
+
+def mlp(reps: int, iters: int) -> None:
+    kp, kx = jax.random.split(jax.random.key(2))
+    params = mlp_params(kp)
+    n = sum(x.size for x in jax.tree.leaves(params))
+    x = jax.random.normal(kx, (32, 64))
+    y = jnp.sin(x)
+
+    def whole(tx):
+        def step(params, state, x, y):
+            loss, grads = jax.value_and_grad(mlp_loss)(params, x, y)
+            updates, state = tx.update(grads, state, params)
+            return jax.tree.map(lambda p, u: p + u, params, updates), state
+
+        return step
+
+    def flat_whole(tx):
+        def step(flat, state, x, y):
+            loss, grads = jax.value_and_grad(lambda f: mlp_loss(f.unravel(), x, y))(flat)
+            updates, state = tx.update(grads, state, flat)
+            return gx.apply_updates(flat, updates), state
+
+        return step
+
+    fp = gx.flatten_params(params)
+    flat = compile_step("gradxform flat", flat_whole(gx.adam(1e-3)), (fp, gx.adam(1e-3).init(fp)), (x, y), n)
+    p1 = jax.tree.map(jnp.copy, params)
+    tree = compile_step("gradxform tree", whole(gx.adam(1e-3)), (p1, gx.adam(1e-3).init(p1)), (x, y), n)
+    p2 = jax.tree.map(jnp.copy, params)
+    ref = compile_step("optax", whole(optax.adam(1e-3)), (p2, optax.adam(1e-3).init(p2)), (x, y), n)
+    t0 = time.perf_counter()
+    grad_c = jax.jit(jax.grad(mlp_loss)).lower(params, x, y).compile()
+    grc = GradOnly("gradient only", grad_c, (), (params, x, y), time.perf_counter() - t0)
+    race([flat, tree, ref, grc], reps, iters)
+    tag = f"MLP 200 layers ({len(jax.tree.leaves(params))} leaves, {n / 1e3:.0f}k params, batch 32)"
+    row(f"{tag}, step: gradxform FlatParams", flat, ref, "<= 0.8, compile <= 1.0", None, n, group="mlp")
+    row(f"{tag}, step: gradxform tree", tree, ref, "(reference)", None, n, group="mlp")
+    row(f"{tag}, gradient alone (tree)", grc, ref, "(share of optax's step)", None, n, group="mlp")
+
+
+def bf16_moments(steps: int) -> dict:
+    """State bytes per parameter and final loss of Adam with bfloat16 vs float32 moments (small MLP)."""
+    kx, kp = jax.random.split(jax.random.key(3))
+    x = jax.random.uniform(kx, (512, 2), minval=-2.0, maxval=2.0)
+    y = jnp.sin(x[:, :1]) * jnp.cos(x[:, 1:])
+    sizes = [2, 32, 32, 1]
+    keys = jax.random.split(kp, len(sizes) - 1)
+    params0 = [
+        {"w": jax.random.normal(k, (m, n)) / np.sqrt(m), "b": jnp.zeros(n)}
+        for k, m, n in zip(keys, sizes[:-1], sizes[1:])
+    ]
+
+    def loss(params, x, y):
+        h = x
+        for layer in params[:-1]:
+            h = jnp.tanh(h @ layer["w"] + layer["b"])
+        return jnp.mean((h @ params[-1]["w"] + params[-1]["b"] - y) ** 2)
+
+    out = {}
+    for label, tx in (
+        ("float32", gx.adam(1e-2)),
+        ("bfloat16", gx.adam(1e-2, mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16)),
+    ):
+        params = jax.tree.map(jnp.copy, params0)
+        state = tx.init(params)
+        moments = [leaf for leaf in jax.tree.leaves(state) if leaf.ndim > 0]  # without the step counters
+        bpp = gx.state_bytes_per_param(moments, params)
+        step = gx.make_train_step(loss, tx)
+        for _ in range(steps):
+            params, state, lv = step(params, state, x, y)
+        out[label] = dict(bytes=bpp, loss=float(loss(params, x, y)))
+    return out
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def machine() -> dict:
+    model = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return dict(
+        cpu=model,
+        cores=os.cpu_count(),
+        python=platform.python_version(),
+        jax=jax.__version__,
+        jaxlib=getattr(jax.lib, "__version__", jax.__version__),
+        optax=optax.__version__,
+        backend=jax.default_backend(),
+    )
+
+
+def fmt(x: float, nd: int = 2) -> str:
+    return "n/a" if x != x else f"{x:.{nd}f}"
+
+
+def write_report(path: str, info: dict, copy_gbs: float, bf16: dict | None, load: tuple, args) -> None:
+    lines = [
+        "# Performance: gradxform beside optax",
+        "",
+        "Measured by `python benchmarks/run.py --out docs/performance.md` "
+        f"({'--quick, ' if args.quick else ''}{args.reps} interleaved repetitions of {args.iters} steps each; "
+        "medians). Every step is jitted with the parameters and optimizer state donated; the single-leaf "
+        "and 1000-leaf cases are the optimizer update plus `params + updates` with fixed gradients, the MLP "
+        "cases a whole training step (loss, gradient, update, apply).",
+        "",
+        f"- Machine: {info['cpu']}, {info['cores']} cores, backend {info['backend']}; Python {info['python']}, "
+        f"jax {info['jax']}, optax {info['optax']}.",
+        f"- Load average (1, 5, 15 min) before the run: {load[0]}; after: {load[1]}. The machine was shared "
+        "with other jobs, so absolute times are noisy; the ratios come from interleaved runs in one process.",
+        f"- Copy bandwidth (jitted, donated `x + 1` on 16.8M float32, 8 bytes an element): **{copy_gbs:.1f} GB/s**.",
+        "",
+        "| case | gradxform ms | optax ms | ratio gx/optax | target | GB/s gx (% of copy) | GB/s optax "
+        "| compile gx s | compile optax s | compile ratio | state B/param gx | state B/param optax |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    adam_ms = next((r["a"].median_ms for r in ROWS if r["case"].startswith("Adam, one leaf")), float("nan"))
+    for r in ROWS:
+        a, b = r["a"], r["b"]
+        ratio = a.median_ms / b.median_ms if b else float("nan")
+        rtxt = fmt(ratio)
+        if r["case"].startswith("Adadelta"):
+            rtxt += f" ({fmt(a.median_ms / adam_ms)} x gx Adam)"
+        if r["traffic"]:
+            gbs_a = r["traffic"] * r["n"] / (a.median_ms * 1e-3) / 1e9
+            gbs_b = r["traffic"] * r["n"] / (b.median_ms * 1e-3) / 1e9
+            bw_a = f"{gbs_a:.1f} ({100 * gbs_a / copy_gbs:.0f}%)"
+            bw_b = f"{gbs_b:.1f}"
+        else:
+            bw_a = bw_b = "-"
+        lines.append(
+            f"| {r['case']} | {fmt(a.median_ms, 3)} | {fmt(b.median_ms, 3)} | {rtxt} | {r['target']} | {bw_a} | "
+            f"{bw_b} | {fmt(a.compile_s)} | {fmt(b.compile_s)} | {fmt(a.compile_s / b.compile_s)} | "
+            f"{fmt(a.state_bytes)} | {fmt(b.state_bytes)} |"
+        )
+    lines += [
+        "",
+        "GB/s counts the minimum traffic of the step: SGD 12 bytes a parameter (read parameter and gradient, "
+        "write parameter), Momentum and RMSProp 20, Adam and Adadelta 28. State bytes include the int32 step "
+        "counters.",
+    ]
+    if bf16:
+        f32, b16 = bf16["float32"], bf16["bfloat16"]
+        rel = abs(b16["loss"] - f32["loss"]) / f32["loss"]
+        lines += [
+            "",
+            f"Adam with bfloat16 moments (`adam(1e-2, mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16)`), small MLP "
+            f"2-32-32-1 on a smooth 2-D regression, {args.bf16_steps} steps: moments take "
+            f"**{b16['bytes']:.1f} bytes per parameter** (float32 moments: {f32['bytes']:.1f}); final loss "
+            f"{b16['loss']:.5f} vs {f32['loss']:.5f} with float32 moments ({100 * rel:.2f}% apart; target 2%).",
+        ]
+    lines += ["", "![ratios gradxform / optax](performance.png)", ""]
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+    print(f"wrote {path}")
+
+
+def plot(path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in ROWS if r["b"] is not None]
+    names = [r["case"].replace(", one leaf of 16.8M float32", " (16.8M)") for r in rows]
+    step = [r["a"].median_ms / r["b"].median_ms for r in rows]
+    comp = [r["a"].compile_s / r["b"].compile_s for r in rows]
+    fig, ax = plt.subplots(figsize=(10, 0.45 * len(rows) + 1.5))
+    y = np.arange(len(rows))
+    ax.barh(y - 0.2, step, 0.4, label="step time")
+    ax.barh(y + 0.2, comp, 0.4, label="compile time")
+    ax.axvline(1.0, color="k", lw=1)
+    ax.set_yticks(y, [n[:70] for n in names], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("gradxform / optax (lower is faster; log scale)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="few repetitions, no optax.flatten case")
+    ap.add_argument("--out", default=None, help="markdown file to write (a PNG is written beside it)")
+    ap.add_argument("--reps", type=int, default=None)
+    ap.add_argument("--iters", type=int, default=None)
+    ap.add_argument("--only", default="copy,single,many,mlp,bf16")
+    args = ap.parse_args(argv)
+    args.reps = args.reps or (3 if args.quick else 9)
+    args.iters = args.iters or (2 if args.quick else 5)
+    args.bf16_steps = 300 if args.quick else 1000
+    only = set(args.only.split(","))
+    load0 = os.getloadavg()
+    info = machine()
+    print(info, "load", load0, flush=True)
+    copy_gbs = copy_bandwidth(args.reps, args.iters) if "copy" in only else float("nan")
+    print(f"copy bandwidth {copy_gbs:.1f} GB/s", flush=True)
+    if "single" in only:
+        single_leaf(args.reps, args.iters)
+    if "many" in only:
+        many_leaves(args.reps, 4 * args.iters, with_flatten=not args.quick)
+    if "mlp" in only:
+        mlp(args.reps, 4 * args.iters)
+    bf16 = bf16_moments(args.bf16_steps) if "bf16" in only else None
+    if bf16:
+        print("bf16 moments", bf16, flush=True)
+    load1 = os.getloadavg()
+    if args.out:
+        fl = lambda t: ", ".join(f"{v:.1f}" for v in t)  # noqa: E731
+        write_report(args.out, info, copy_gbs, bf16, (fl(load0), fl(load1)), args)
+        plot(os.path.splitext(args.out)[0] + ".png")
+
+
+if __name__ == "__main__":
+    main()
