@@ -188,3 +188,21 @@ def test_bad_inputs_raise_clear_errors():
         gx.make_train_step(lambda p: 0.0, gx.adam)
     with pytest.raises(TypeError, match="loss_fn"):
         gx.make_train_step(None, gx.adam(1e-3))
+
+
+def test_adadelta_keeps_parity_with_optax_after_the_fused_rewrite():
+    """scale_by_update_rms folds (w + eps)|u|^2 instead of |sqrt(w + eps) u|^2: same math, rtol 1e-5."""
+    params = _tree(jax.random.key(8))
+    params["half"] = params["half"].astype(jnp.float32)
+    x = jax.random.normal(jax.random.key(9), (7, 5))
+    ours, ref = gx.adadelta(1.0, rho=0.9, eps=1e-6), optax.adadelta(1.0, rho=0.9, eps=1e-6)
+    p_a, s_a, p_b, s_b = params, ours.init(params), params, ref.init(params)
+    for _ in range(20):
+        g = jax.grad(_loss)(p_a, x)
+        u, s_a = ours.update(g, s_a, p_a)
+        p_a = gx.apply_updates(p_a, u)
+        g = jax.grad(_loss)(p_b, x)
+        v, s_b = ref.update(g, s_b, p_b)
+        p_b = optax.apply_updates(p_b, v)
+    for a, b in zip(jax.tree.leaves(p_a), jax.tree.leaves(p_b)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
