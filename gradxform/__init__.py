@@ -39,8 +39,9 @@ from gradxform.optimizers import adadelta, adagrad, adam, adamw, amsgrad, moment
 
 # isort: split
 # performance (issue 6): flat parameters, donated train step, state size
+from gradxform.blocks.adadelta import AdadeltaState, scale_by_adadelta
 from gradxform.flat import FlatLayout, FlatParams, flatten_params, unflatten_params
-from gradxform.train_step import make_train_step, state_bytes_per_param, state_nbytes
+from gradxform.train_step import CPU_COMPILER_OPTIONS, jit_step, make_train_step, state_bytes_per_param, state_nbytes
 
 __version__ = "0.1.0"
 
@@ -93,6 +94,10 @@ __all__ = [
     "rmsprop",
     "sgd",
     # performance (issue 6)
+    "AdadeltaState",
+    "CPU_COMPILER_OPTIONS",
+    "jit_step",
+    "scale_by_adadelta",
     "FlatLayout",
     "FlatParams",
     "flatten_params",

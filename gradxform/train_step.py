@@ -19,9 +19,34 @@ import numpy as np
 from gradxform.core import GradientTransformation, _as_transform, apply_updates
 from gradxform.tree import PyTree
 
+#: XLA options :func:`jit_step` passes on CPU. Region-based copy insertion lets XLA see that a
+#: fusion reading an old (donated) moment can run before the fusion that overwrites it in place,
+#: instead of copying the moment first (GPU backends use region analysis by default). On
+#: Adadelta it removes a full copy of a moment per step (docs/performance.md).
+CPU_COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_copy_insertion_use_region_analysis": True}
+
+
+def jit_step(
+    fn: Callable[..., Any], donate_argnums: tuple[int, ...] = (0, 1), compiler_options: dict | None = None
+) -> Callable[..., Any]:
+    """``jax.jit(fn, donate_argnums=...)`` plus :data:`CPU_COMPILER_OPTIONS` when the default backend is CPU.
+
+    For hand-written steps ``step(params, state, ...)``: the arrays passed at
+    ``donate_argnums`` are donated (do not reuse them). ``compiler_options``
+    replaces the defaults (pass ``{}`` for none).
+    """
+    if compiler_options is None:
+        compiler_options = dict(CPU_COMPILER_OPTIONS) if jax.default_backend() == "cpu" else {}
+    return jax.jit(fn, donate_argnums=donate_argnums, compiler_options=compiler_options or None)
+
 
 def make_train_step(
-    loss_fn: Callable[..., Any], tx: GradientTransformation, *, has_aux: bool = False, donate: bool = True
+    loss_fn: Callable[..., Any],
+    tx: GradientTransformation,
+    *,
+    has_aux: bool = False,
+    donate: bool = True,
+    compiler_options: dict | None = None,
 ) -> Callable[..., tuple]:
     """Builds ``step(params, state, *batch) -> (params, state, loss)``, jitted.
 
@@ -30,7 +55,8 @@ def make_train_step(
     ``params`` may be any tree, or :class:`gradxform.FlatParams` for the fast
     path of trees with many leaves. With ``donate=True`` (the default) the
     arrays passed as ``params`` and ``state`` are donated: do not use them
-    after the call, use the returned ones.
+    after the call, use the returned ones. It is jitted by :func:`jit_step`
+    (``compiler_options`` as there).
     """
     if not callable(loss_fn):
         raise TypeError(f"make_train_step: loss_fn must be a function (params, *batch) -> loss, got {loss_fn!r}.")
@@ -44,7 +70,7 @@ def make_train_step(
             return params, state, out[0], out[1]
         return params, state, out
 
-    return jax.jit(step, donate_argnums=(0, 1) if donate else ())
+    return jit_step(step, (0, 1) if donate else (), compiler_options)
 
 
 def state_nbytes(tree: PyTree) -> int:
