@@ -94,11 +94,12 @@ def compile_step(
 
 
 def race(contenders: list[Contender], reps: int, iters: int) -> None:
-    """Warms each contender up, then times ``reps`` rounds, interleaved."""
+    """Warms each contender up, then times ``reps`` rounds, interleaved, the order rotated each round."""
     for c in contenders:
         c.run(1)
-    for _ in range(reps):
-        for c in contenders:
+    for i in range(reps):
+        k = i % len(contenders)  # rotate who goes first, so no contender always follows the same one
+        for c in contenders[k:] + contenders[:k]:
             c.times.append(c.run(iters))
 
 
