@@ -40,7 +40,7 @@ from gradxform.optimizers import adadelta, adagrad, adam, adamw, amsgrad, moment
 # isort: split
 # performance (issue 6): flat parameters, donated train step, state size
 from gradxform.blocks.adadelta import AdadeltaState, scale_by_adadelta
-from gradxform.flat import FlatLayout, FlatParams, flatten_params, unflatten_params
+from gradxform.flat import FlatLayout, FlatParams, flat_offsets, flatten_params, unflatten_params
 from gradxform.train_step import CPU_COMPILER_OPTIONS, jit_step, make_train_step, state_bytes_per_param, state_nbytes
 
 __version__ = "0.1.0"
@@ -100,6 +100,7 @@ __all__ = [
     "scale_by_adadelta",
     "FlatLayout",
     "FlatParams",
+    "flat_offsets",
     "flatten_params",
     "make_train_step",
     "state_bytes_per_param",

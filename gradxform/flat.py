@@ -32,6 +32,7 @@ one behavioural difference, and elementwise optimizers (all of
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import jax
@@ -59,11 +60,12 @@ class FlatLayout:
 class FlatParams:
     """Parameters as one 1-D buffer per dtype, plus the static layout to view them as a tree."""
 
-    __slots__ = ("buffers", "layout")
+    __slots__ = ("buffers", "layout", "offsets")
 
-    def __init__(self, buffers: tuple, layout: FlatLayout):
+    def __init__(self, buffers: tuple, layout: FlatLayout, offsets: tuple | None = None):
         self.buffers = tuple(buffers)
         self.layout = layout
+        self.offsets = offsets  # runtime offsets for unravel; not part of the pytree (see with_offsets)
 
     def tree_flatten(self):
         return self.buffers, self.layout
@@ -75,6 +77,22 @@ class FlatParams:
     def unravel(self) -> PyTree:
         """The tree the buffers were made from: each leaf a reshaped slice of its dtype's buffer."""
         return unflatten_params(self)
+
+    def with_offsets(self, offsets: tuple) -> FlatParams:
+        """The same buffers, viewed at the runtime ``offsets`` of :func:`flat_offsets` by ``unravel``.
+
+        Inside ``jit`` a slice at a constant offset is a kernel of its own, and XLA on CPU compiles
+        each distinct kernel separately (hundreds of leaves: seconds). With the offsets passed in as
+        jit *arguments*, the slices of same-shaped leaves are one kernel, compiled once.
+        :func:`gradxform.make_train_step` does this for you. The offsets are not pytree leaves, so
+        call this inside the function you differentiate (they are lost through ``grad``'s flattening).
+        """
+        if len(offsets) != len(self.layout.leaves):
+            raise ValueError(
+                f"FlatParams.with_offsets: got {len(offsets)} offsets for {len(self.layout.leaves)} leaves; "
+                "pass gradxform.flat_offsets(flat)."
+            )
+        return FlatParams(self.buffers, self.layout, tuple(offsets))
 
     @property
     def size(self) -> int:
@@ -116,6 +134,36 @@ def flatten_params(params: PyTree) -> FlatParams:
     return FlatParams(buffers, FlatLayout(treedef, tuple(layout), dtypes, tuple(offsets[d] for d in dtypes)))
 
 
+def flat_offsets(flat: FlatParams) -> tuple:
+    """Each leaf's offset in its buffer as an int32 scalar array, for :meth:`FlatParams.with_offsets`."""
+    return tuple(jnp.asarray(off, jnp.int32) for _, _, off in flat.layout.leaves)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+def _dynamic_views(layout: FlatLayout, buffers: tuple, offsets: tuple) -> list:
+    by_dtype = dict(zip(layout.dtypes, buffers))
+    return [
+        jax.lax.dynamic_slice(by_dtype[dt], (off,), (int(np.prod(shape, dtype=np.int64)),)).reshape(shape)
+        for (dt, shape, _), off in zip(layout.leaves, offsets)
+    ]
+
+
+def _dynamic_views_fwd(layout, buffers, offsets):
+    return _dynamic_views(layout, buffers, offsets), None
+
+
+def _dynamic_views_bwd(layout, _, cts):
+    # The leaves tile each buffer in order, so the buffer's cotangent is their concatenation.
+    grads = []
+    for d in layout.dtypes:
+        mine = [jnp.ravel(ct) for ct, (dt, _, _) in zip(cts, layout.leaves) if dt == d]
+        grads.append(jnp.concatenate(mine) if len(mine) > 1 else mine[0])
+    return tuple(grads), None
+
+
+_dynamic_views.defvjp(_dynamic_views_fwd, _dynamic_views_bwd)
+
+
 def unflatten_params(flat: FlatParams) -> PyTree:
     """The tree view of :class:`FlatParams` (same as ``flat.unravel()``).
 
@@ -128,6 +176,9 @@ def unflatten_params(flat: FlatParams) -> PyTree:
             f"unflatten_params: expected the FlatParams made by gradxform.flatten_params, got {type(flat).__name__}."
         )
     lay = flat.layout
+    if flat.offsets is not None:
+        leaves = _dynamic_views(lay, flat.buffers, flat.offsets)
+        return jax.tree_util.tree_unflatten(lay.treedef, leaves)
     views: dict[str, list] = {}
     for d, buf in zip(lay.dtypes, flat.buffers):
         mine = [(shape, off) for (dt, shape, off) in lay.leaves if dt == d]

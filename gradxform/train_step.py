@@ -17,6 +17,7 @@ import jax
 import numpy as np
 
 from gradxform.core import GradientTransformation, _as_transform, apply_updates
+from gradxform.flat import FlatParams, flat_offsets
 from gradxform.tree import PyTree
 
 #: XLA options :func:`jit_step` passes on CPU. Region-based copy insertion lets XLA see that a
@@ -53,7 +54,9 @@ def make_train_step(
     ``loss_fn(params, *batch)`` returns a scalar (or ``(scalar, aux)`` with
     ``has_aux=True``, then the step returns ``(params, state, loss, aux)``).
     ``params`` may be any tree, or :class:`gradxform.FlatParams` for the fast
-    path of trees with many leaves. With ``donate=True`` (the default) the
+    path of trees with many leaves: the step then passes the leaves' offsets
+    as jit arguments (:meth:`FlatParams.with_offsets`), so ``flat.unravel()``
+    in the loss compiles one slice kernel per leaf shape, not per leaf. With ``donate=True`` (the default) the
     arrays passed as ``params`` and ``state`` are donated: do not use them
     after the call, use the returned ones. It is jitted by :func:`jit_step`
     (``compiler_options`` as there).
@@ -62,15 +65,25 @@ def make_train_step(
         raise TypeError(f"make_train_step: loss_fn must be a function (params, *batch) -> loss, got {loss_fn!r}.")
     tx = _as_transform(tx, "make_train_step (tx)")
 
-    def step(params, state, *batch):
-        out, grads = jax.value_and_grad(loss_fn, has_aux=has_aux)(params, *batch)
+    def step(params, state, offsets, *batch):
+        def loss(p, *b):
+            return loss_fn(p.with_offsets(offsets) if offsets else p, *b)
+
+        out, grads = jax.value_and_grad(loss, has_aux=has_aux)(params, *batch)
         updates, state = tx.update(grads, state, params)
         params = apply_updates(params, updates)
         if has_aux:
             return params, state, out[0], out[1]
         return params, state, out
 
-    return jit_step(step, (0, 1) if donate else (), compiler_options)
+    jitted = jit_step(step, (0, 1) if donate else (), compiler_options)
+
+    def train_step(params, state, *batch):
+        offsets = flat_offsets(params) if isinstance(params, FlatParams) else ()
+        return jitted(params, state, offsets, *batch)
+
+    train_step.jitted = jitted  # jitted(params, state, offsets, *batch), e.g. for .lower(...).compile()
+    return train_step
 
 
 def state_nbytes(tree: PyTree) -> int:
