@@ -325,10 +325,23 @@ optimizers) give the tree path's result (tests/test_flat.py: rtol 1e-5 after ten
 that look at leaves separately (per-leaf norms, masks by leaf name) see the buffers instead: wrap only
 elementwise optimizers this way.
 
-The cost, measured above: `unravel` slices the buffer at a different offset for every leaf, and XLA on
-CPU compiles one kernel per distinct slice (identical per-leaf kernels of a plain tree are compiled
-once and reused), so a model that reads hundreds of leaves compiles slower on the flat path (the MLP's
-compile ratio) while its step is faster. For an optimizer step over 1000 leaves the flat path wins both.
+Compile time: inside `jit`, a slice at a constant offset is a kernel of its own and XLA on CPU compiles
+every distinct kernel separately (a tree's identical per-leaf kernels are compiled once and reused), so
+`unravel` with the offsets baked in costs seconds of compile for hundreds of leaves. `make_train_step`
+therefore passes the leaves' offsets as jit arguments (`gx.flat_offsets(flat)`, applied with
+`flat.with_offsets(offsets)` inside the differentiated function): slices of same-shaped leaves are then
+one kernel, compiled once, and the backward pass is still one concatenation. If you write your own jitted
+step, do the same:
+
+```python
+@gx.jit_step                                  # jax.jit with params and state donated (+ CPU options)
+def step(flat, state, offsets, x, y):
+    grads = jax.grad(lambda f: loss(f.with_offsets(offsets), x, y))(flat)
+    updates, state = tx.update(grads, state, flat)
+    return gx.apply_updates(flat, updates), state
+
+flat, state = step(flat, state, gx.flat_offsets(flat), x, y)
+```
 
 `gx.make_train_step(loss, tx)` works on plain trees too; it jits with `donate_argnums=(0, 1)`: do not
 reuse the arrays you passed in. Adam with `mu_dtype=jnp.bfloat16, nu_dtype=jnp.bfloat16` stores 4 bytes

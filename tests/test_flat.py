@@ -245,3 +245,28 @@ def test_jit_step_compiler_options_do_not_change_results():
         pb, sb, _ = without(pb, sb, x)
     for a, b in zip(jax.tree.leaves((pa, sa)), jax.tree.leaves((pb, sb))):
         np.testing.assert_array_equal(a, b)
+
+
+def test_runtime_offsets_give_the_same_views_and_gradient():
+    """with_offsets (offsets as jit arguments) equals the static unravel, forward and backward (rtol 1e-6)."""
+    params = _tree(jax.random.key(14))
+    x = jax.random.normal(jax.random.key(15), (7, 5))
+    flat = gx.flatten_params(params)
+    offsets = gx.flat_offsets(flat)
+    assert [int(o) for o in offsets] == [off for _, _, off in flat.layout.leaves]
+
+    @jax.jit
+    def views_and_grad(flat, offsets):
+        views = flat.with_offsets(offsets).unravel()
+        grads = jax.grad(lambda f: _loss(f.with_offsets(offsets).unravel(), x))(flat)
+        return views, grads
+
+    views, g_dyn = views_and_grad(flat, offsets)
+    for a, b in zip(jax.tree.leaves(views), jax.tree.leaves(params)):
+        np.testing.assert_array_equal(np.asarray(a, np.float32), np.asarray(b, np.float32))
+    assert isinstance(g_dyn, gx.FlatParams) and g_dyn.offsets is None
+    g_tree = jax.grad(_loss)(params, x)
+    for a, b in zip(jax.tree.leaves(g_dyn.unravel()), jax.tree.leaves(g_tree)):
+        np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="flat_offsets"):
+        flat.with_offsets(offsets[:-1])
