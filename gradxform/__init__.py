@@ -83,6 +83,12 @@ from gradxform.curvature import (
 )
 from gradxform.minimize import MinimizeResult, minimize
 
+# isort: split
+# performance (issue 6): flat parameters, donated train step, state size
+from gradxform.blocks.adadelta import AdadeltaState, scale_by_adadelta
+from gradxform.flat import FlatLayout, FlatParams, flat_offsets, flatten_params, unflatten_params
+from gradxform.train_step import CPU_COMPILER_OPTIONS, jit_step, make_train_step, state_bytes_per_param, state_nbytes
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -179,4 +185,17 @@ __all__ = [
     "ConjugateGradientState",
     "BfgsState",
     "LbfgsState",
+    # performance (issue 6)
+    "AdadeltaState",
+    "CPU_COMPILER_OPTIONS",
+    "jit_step",
+    "scale_by_adadelta",
+    "FlatLayout",
+    "FlatParams",
+    "flat_offsets",
+    "flatten_params",
+    "make_train_step",
+    "state_bytes_per_param",
+    "state_nbytes",
+    "unflatten_params",
 ]

@@ -21,8 +21,8 @@ from gradxform.blocks import (
     nesterov_ema,
     ratio,
     running_max,
+    scale_by_adadelta,
     scale_by_learning_rate,
-    scale_by_update_rms,
     sqrt,
     sum_sq,
     trace,
@@ -310,8 +310,11 @@ def adadelta(
         w_t = \rho w_{t-1} + (1-\rho)\Delta_t^2, \quad
         \Delta\theta_t = -\eta\,\Delta_t
 
-    Chain: ``ratio(None, chain(ema_sq(rho), add_eps(eps), sqrt()))``,
-    ``scale_by_update_rms(rho, eps)``, ``scale_by_learning_rate``. The
+    Chain: ``scale_by_adadelta(rho, eps)``, ``scale_by_learning_rate``;
+    ``scale_by_adadelta`` is, in one block, the same math as
+    ``ratio(None, chain(ema_sq(rho), add_eps(eps), sqrt()))`` then
+    ``scale_by_update_rms(rho, eps)`` (one block so that XLA makes three
+    passes over memory instead of five: docs/performance.md). The
     default ``learning_rate=1.0`` is Zeiler's and torch.optim's; it always
     descends (optax's ``adadelta()`` with ``learning_rate=None`` does not
     flip the sign and climbs).
@@ -319,8 +322,4 @@ def adadelta(
     _lr("adadelta", learning_rate)
     validate("adadelta", "rho", rho, **_UNIT)
     validate("adadelta", "eps", eps, 0.0)
-    return chain(
-        ratio(None, chain(ema_sq(rho, state_dtype), add_eps(eps), sqrt())),
-        scale_by_update_rms(rho, eps, state_dtype),
-        scale_by_learning_rate(learning_rate),
-    )
+    return chain(scale_by_adadelta(rho, eps, state_dtype), scale_by_learning_rate(learning_rate))

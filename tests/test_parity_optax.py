@@ -103,8 +103,8 @@ CASES = {
         lambda: gx.adadelta(0.5, rho=0.9, eps=1e-6),
         lambda: optax.adadelta(0.5, rho=0.9, eps=1e-6),
         [
-            (lambda s: s[0].denominator[0].nu, lambda s: s[1].e_g),
-            (lambda s: s[1].delta_sq, lambda s: s[1].e_x),
+            (lambda s: s[0].nu, lambda s: s[1].e_g),
+            (lambda s: s[0].delta_sq, lambda s: s[1].e_x),
         ],
     ),
 }

@@ -1,7 +1,7 @@
 """The seeds' ideas, one block each. Every block is a :class:`GradientTransformation`."""
 
 from gradxform.blocks._common import CountState
-from gradxform.blocks.adadelta import UpdateRmsState, scale_by_update_rms
+from gradxform.blocks.adadelta import AdadeltaState, UpdateRmsState, scale_by_adadelta, scale_by_update_rms
 from gradxform.blocks.correction import NesterovEmaState, bias_correction, nesterov_ema
 from gradxform.blocks.moments import (
     EmaSqState,
@@ -21,6 +21,7 @@ from gradxform.blocks.scaling import add_eps, scale, scale_by_learning_rate, sqr
 from gradxform.blocks.weight_decay import add_decayed_weights
 
 __all__ = [
+    "AdadeltaState",
     "CountState",
     "EmaSqState",
     "EmaState",
@@ -42,6 +43,7 @@ __all__ = [
     "running_max",
     "scale",
     "scale_by_learning_rate",
+    "scale_by_adadelta",
     "scale_by_update_rms",
     "sqrt",
     "sum_sq",

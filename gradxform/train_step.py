@@ -1,0 +1,99 @@
+"""A jitted training step with the parameters' and the state's buffers donated, and state size.
+
+Donation lets XLA write the new parameters and moments into the memory of the
+old ones: no allocation per step and, on CPU, about half the memory traffic
+of copying into fresh buffers. The step it builds is
+
+.. math:: (\\ell, g) = (L(\\theta, b), \\nabla_\\theta L(\\theta, b)),\\quad
+          (u, s) = \\mathrm{tx.update}(g, s, \\theta),\\quad \\theta \\leftarrow \\theta + u
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import numpy as np
+
+from gradxform.core import GradientTransformation, _as_transform, apply_updates
+from gradxform.flat import FlatParams, flat_offsets
+from gradxform.tree import PyTree
+
+#: XLA options :func:`jit_step` passes on CPU. Region-based copy insertion lets XLA see that a
+#: fusion reading an old (donated) moment can run before the fusion that overwrites it in place,
+#: instead of copying the moment first (GPU backends use region analysis by default). On
+#: Adadelta it removes a full copy of a moment per step (docs/performance.md).
+CPU_COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_copy_insertion_use_region_analysis": True}
+
+
+def jit_step(
+    fn: Callable[..., Any], donate_argnums: tuple[int, ...] = (0, 1), compiler_options: dict | None = None
+) -> Callable[..., Any]:
+    """``jax.jit(fn, donate_argnums=...)`` plus :data:`CPU_COMPILER_OPTIONS` when the default backend is CPU.
+
+    For hand-written steps ``step(params, state, ...)``: the arrays passed at
+    ``donate_argnums`` are donated (do not reuse them). ``compiler_options``
+    replaces the defaults (pass ``{}`` for none).
+    """
+    if compiler_options is None:
+        compiler_options = dict(CPU_COMPILER_OPTIONS) if jax.default_backend() == "cpu" else {}
+    return jax.jit(fn, donate_argnums=donate_argnums, compiler_options=compiler_options or None)
+
+
+def make_train_step(
+    loss_fn: Callable[..., Any],
+    tx: GradientTransformation,
+    *,
+    has_aux: bool = False,
+    donate: bool = True,
+    compiler_options: dict | None = None,
+) -> Callable[..., tuple]:
+    """Builds ``step(params, state, *batch) -> (params, state, loss)``, jitted.
+
+    ``loss_fn(params, *batch)`` returns a scalar (or ``(scalar, aux)`` with
+    ``has_aux=True``, then the step returns ``(params, state, loss, aux)``).
+    ``params`` may be any tree, or :class:`gradxform.FlatParams` for the fast
+    path of trees with many leaves: the step then passes the leaves' offsets
+    as jit arguments (:meth:`FlatParams.with_offsets`), so ``flat.unravel()``
+    in the loss compiles one slice kernel per leaf shape, not per leaf. With ``donate=True`` (the default) the
+    arrays passed as ``params`` and ``state`` are donated: do not use them
+    after the call, use the returned ones. It is jitted by :func:`jit_step`
+    (``compiler_options`` as there).
+    """
+    if not callable(loss_fn):
+        raise TypeError(f"make_train_step: loss_fn must be a function (params, *batch) -> loss, got {loss_fn!r}.")
+    tx = _as_transform(tx, "make_train_step (tx)")
+
+    def step(params, state, offsets, *batch):
+        def loss(p, *b):
+            return loss_fn(p.with_offsets(offsets) if offsets else p, *b)
+
+        out, grads = jax.value_and_grad(loss, has_aux=has_aux)(params, *batch)
+        updates, state = tx.update(grads, state, params)
+        params = apply_updates(params, updates)
+        if has_aux:
+            return params, state, out[0], out[1]
+        return params, state, out
+
+    jitted = jit_step(step, (0, 1) if donate else (), compiler_options)
+
+    def train_step(params, state, *batch):
+        offsets = flat_offsets(params) if isinstance(params, FlatParams) else ()
+        return jitted(params, state, offsets, *batch)
+
+    train_step.jitted = jitted  # jitted(params, state, offsets, *batch), e.g. for .lower(...).compile()
+    return train_step
+
+
+def state_nbytes(tree: PyTree) -> int:
+    """Bytes held by the arrays of a tree (e.g. an optimizer state); scalars count too."""
+    return int(sum(np.dtype(x.dtype).itemsize * int(np.prod(x.shape)) for x in jax.tree.leaves(tree)))
+
+
+def state_bytes_per_param(state: PyTree, params: PyTree) -> float:
+    """``state_nbytes(state)`` divided by the number of parameters (Adam in float32: 8.0)."""
+    n = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
+    if n == 0:
+        raise ValueError("state_bytes_per_param: params has no elements.")
+    return state_nbytes(state) / n
