@@ -1,14 +1,31 @@
 """gradxform: composable, pure gradient transformations for JAX.
 
-An optimizer is a :class:`GradientTransformation`, a pair of pure functions
-``init(params) -> state`` and ``update(updates, state, params=None) ->
-(updates, state)``, built as a short chain of blocks that each state one line
-of math.
+An optimizer is a `GradientTransformation`, a pair of pure functions
+`init(params) -> state` and `update(updates, state, params=None) -> (updates,
+state)`, built as a short chain of blocks that each state one line of math.
 """
 
-from gradxform import compat  # gradxform.compat.torch: torch.optim-faithful constructors (issue 8)
+# isort: skip_file
+# core: the transform type, combinators, named state
+from gradxform.core import (
+    EmptyState,
+    GradientTransformation,
+    StepState,
+    apply_updates,
+    chain,
+    identity,
+    stateless,
+    tree_get,
+    tree_get_all_with_path,
+    tree_map_params,
+    tree_set,
+)
+from gradxform.hyper import Hyperparameter, Schedule
+from gradxform.numerics import global_norm
+
+# blocks: one idea each
 from gradxform.blocks import (
-    CountState,
+    AdadeltaState,
     EmaSqState,
     EmaState,
     EmaVarState,
@@ -21,6 +38,9 @@ from gradxform.blocks import (
     add_decayed_weights,
     add_eps,
     bias_correction,
+    clip,
+    clip_by_block_norm,
+    clip_by_global_norm,
     ema,
     ema_sq,
     ema_var,
@@ -28,27 +48,35 @@ from gradxform.blocks import (
     ratio,
     running_max,
     scale,
+    scale_by_adadelta,
     scale_by_learning_rate,
     scale_by_update_rms,
     sqrt,
     sum_sq,
     trace,
 )
-from gradxform.core import EmptyState, GradientTransformation, apply_updates, chain, identity, stateless
-from gradxform.hyper import Hyperparameter, Schedule
-from gradxform.optimizers import adadelta, adagrad, adam, adamw, amsgrad, momentum, nadam, nesterov, rmsprop, sgd
-from gradxform.sharding import init_sharded, state_sharding, zero1, zero1_sharding  # sharding (issue 8)
 
-# isort: split
-# schedules, live hyperparameters, sweeps (issue 3)
-from gradxform import schedules  # gradxform.schedules.<name>, with optax's names
-from gradxform.inject import InjectHyperparamsState, inject_hyperparams, set_hyperparams
-from gradxform.sweep import sweep
+# optimizers, and the registry that declares them
+from gradxform.optimizers import (
+    adadelta,
+    adagrad,
+    adam,
+    adamw,
+    amsgrad,
+    momentum,
+    nadam,
+    nesterov,
+    registry,
+    rmsprop,
+    sgd,
+)
+from gradxform import compat  # gradxform.compat.torch: torch.optim's names, defaults and numerics
 
-# isort: split
-# robust training (issue 4): clipping, wrappers, checkpoints
-from gradxform import checkpoint
-from gradxform.clipping import clip, clip_by_block_norm, clip_by_global_norm, global_norm
+# schedules and live hyperparameters
+from gradxform import schedules
+from gradxform.hyper import InjectHyperparamsState, inject_hyperparams, set_hyperparams
+
+# wrappers
 from gradxform.wrappers import (
     AccumulateState,
     MaskedState,
@@ -62,8 +90,11 @@ from gradxform.wrappers import (
     skip_nonfinite,
 )
 
-# isort: split
-# curvature: Newton, Newton-CG, nonlinear CG, BFGS, L-BFGS, line searches, minimize (issue 5)
+# loops
+from gradxform.solve import Run, run, sweep, train_step
+from gradxform.minimize import MinimizeResult, minimize
+
+# curvature methods and line searches
 from gradxform import linesearch
 from gradxform.curvature import (
     BfgsState,
@@ -81,44 +112,65 @@ from gradxform.curvature import (
     scale_by_lbfgs,
     scale_by_newton_cg,
 )
-from gradxform.minimize import MinimizeResult, minimize
 
-# isort: split
-# performance (issue 6): flat parameters, donated train step, state size
-from gradxform.blocks.adadelta import AdadeltaState, scale_by_adadelta
-from gradxform.flat import FlatLayout, FlatParams, flat_offsets, flatten_params, unflatten_params
-from gradxform.train_step import CPU_COMPILER_OPTIONS, jit_step, make_train_step, state_bytes_per_param, state_nbytes
+# performance: flat parameters, donated steps, state size
+from gradxform.perf import (
+    CPU_COMPILER_OPTIONS,
+    FlatLayout,
+    FlatParams,
+    flat_offsets,
+    flatten_params,
+    jit_step,
+    make_train_step,
+    state_bytes_per_param,
+    state_nbytes,
+    unflatten_params,
+)
 
-__version__ = "0.1.0"
+# distributed state, checkpoints
+from gradxform.distributed import init_sharded, state_sharding, zero1, zero1_sharding
+from gradxform.io import checkpoint
+
+__version__ = "0.2.0"
 
 __all__ = [
     # core
-    "GradientTransformation",
     "EmptyState",
+    "GradientTransformation",
     "Hyperparameter",
     "Schedule",
+    "StepState",
     "apply_updates",
     "chain",
     "identity",
     "stateless",
+    "tree_get",
+    "tree_get_all_with_path",
+    "tree_map_params",
+    "tree_set",
     # blocks
     "add_decayed_weights",
     "add_eps",
     "bias_correction",
+    "clip",
+    "clip_by_block_norm",
+    "clip_by_global_norm",
     "ema",
     "ema_sq",
     "ema_var",
+    "global_norm",
     "nesterov_ema",
     "ratio",
     "running_max",
     "scale",
+    "scale_by_adadelta",
     "scale_by_learning_rate",
     "scale_by_update_rms",
     "sqrt",
     "sum_sq",
     "trace",
     # block states
-    "CountState",
+    "AdadeltaState",
     "EmaSqState",
     "EmaState",
     "EmaVarState",
@@ -128,74 +180,73 @@ __all__ = [
     "SumSqState",
     "TraceState",
     "UpdateRmsState",
-    # optimizers
+    # optimizers and their registry
     "adadelta",
     "adagrad",
     "adam",
     "adamw",
     "amsgrad",
+    "compat",
     "momentum",
     "nadam",
     "nesterov",
+    "registry",
     "rmsprop",
     "sgd",
-    # schedules, live hyperparameters, sweeps (issue 3)
+    # schedules, live hyperparameters
     "InjectHyperparamsState",
     "inject_hyperparams",
     "schedules",
     "set_hyperparams",
-    "sweep",
-    # sharding and torch.optim compatibility (issue 8)
-    "compat",
-    "init_sharded",
-    "state_sharding",
-    "zero1",
-    "zero1_sharding",
-    # robust training (issue 4): clipping, wrappers, checkpoints
+    # wrappers
     "AccumulateState",
     "MaskedState",
     "PartitionState",
     "SkipNonfiniteState",
     "accumulate",
     "all_finite",
-    "checkpoint",
-    "clip",
-    "clip_by_block_norm",
-    "clip_by_global_norm",
     "freeze",
-    "global_norm",
     "masked",
     "partition",
     "skip_nonfinite",
-    # curvature (issue 5)
-    "linesearch",
-    "minimize",
+    # loops
     "MinimizeResult",
+    "Run",
+    "minimize",
+    "run",
+    "sweep",
+    "train_step",
+    # curvature
+    "BfgsState",
+    "ConjugateGradientState",
+    "LbfgsState",
+    "NewtonCgState",
+    "NewtonState",
+    "bfgs",
+    "conjugate_gradient",
+    "lbfgs",
+    "linesearch",
     "newton",
     "newton_cg",
-    "conjugate_gradient",
-    "bfgs",
-    "lbfgs",
-    "scale_by_newton_cg",
-    "scale_by_conjugate_gradient",
     "scale_by_bfgs",
+    "scale_by_conjugate_gradient",
     "scale_by_lbfgs",
-    "NewtonState",
-    "NewtonCgState",
-    "ConjugateGradientState",
-    "BfgsState",
-    "LbfgsState",
-    # performance (issue 6)
-    "AdadeltaState",
+    "scale_by_newton_cg",
+    # performance
     "CPU_COMPILER_OPTIONS",
-    "jit_step",
-    "scale_by_adadelta",
     "FlatLayout",
     "FlatParams",
     "flat_offsets",
     "flatten_params",
+    "jit_step",
     "make_train_step",
     "state_bytes_per_param",
     "state_nbytes",
     "unflatten_params",
+    # distributed, checkpoints
+    "checkpoint",
+    "init_sharded",
+    "state_sharding",
+    "zero1",
+    "zero1_sharding",
 ]

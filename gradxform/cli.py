@@ -69,7 +69,7 @@ def _positive_float(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gradxform.race.problems import OPTIMIZERS, PROBLEM_NAMES
+    from gradxform.race.problems import DEFAULT_FIELD, PROBLEM_NAMES, raceable
 
     parser = _Parser(prog="gradxform", description="gradxform's command line.")
     sub = parser.add_subparsers(dest="command", metavar="command", parser_class=_Parser)
@@ -81,9 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     race.add_argument(
         "--optimizers",
-        type=_csv(tuple(OPTIMIZERS), "optimizer"),
-        default=list(OPTIMIZERS),
-        help=f"comma-separated, from: {', '.join(OPTIMIZERS)} (default: all)",
+        type=_csv(tuple(raceable()), "optimizer"),
+        default=list(DEFAULT_FIELD),
+        help=f"comma-separated, from: {', '.join(raceable())}, or 'all' (default: {', '.join(DEFAULT_FIELD)})",
     )
     race.add_argument(
         "--problem",
@@ -141,7 +141,7 @@ def _missing_extras(need_plot: bool, problems: Sequence[str]) -> list[str]:
 
 def run_race(args: argparse.Namespace) -> int:
     from gradxform.race.engine import race
-    from gradxform.race.problems import OPTIMIZERS, make_problem
+    from gradxform.race.problems import build, make_problem
     from gradxform.race.report import figure, table
 
     out = _writable_folder(args.out)
@@ -151,7 +151,7 @@ def run_race(args: argparse.Namespace) -> int:
     if args.lr is not None:
         for name in args.optimizers:
             try:
-                OPTIMIZERS[name](args.lr)
+                build(name, args.lr)
             except (ValueError, TypeError) as err:
                 raise UsageError(f"--lr {args.lr}: {err}") from None
 

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 
 from gradxform.core import GradientTransformation
 from gradxform.hyper import validate
-from gradxform.tree import PyTree, safe_increment, zero_count
+from gradxform.numerics import PyTree, safe_increment, zero_count
 
 __all__ = [
     "BacktrackingState",

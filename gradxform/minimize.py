@@ -26,7 +26,7 @@ import jax.numpy as jnp
 from gradxform.core import GradientTransformation, apply_updates
 from gradxform.hyper import validate
 from gradxform.linesearch import tree_vdot
-from gradxform.tree import PyTree, check_inexact
+from gradxform.numerics import PyTree, check_inexact
 
 
 class MinimizeResult(NamedTuple):

@@ -1,7 +1,14 @@
-"""The seeds' ideas, one block each. Every block is a :class:`GradientTransformation`."""
+"""Blocks: one idea each, every one a `GradientTransformation`.
 
-from gradxform.blocks._common import CountState
+Modules by idea: `moments` (moving averages, sums, maxima), `correction` (bias
+correction, Nesterov look-ahead), `momentum` (heavy-ball trace), `scaling`
+(factor, learning rate, eps, square root), `weight_decay`, `ratio` (one branch
+divided by another), `adadelta` (the feedback of past updates), `clipping`; and
+`base`, the skeleton they are built on.
+"""
+
 from gradxform.blocks.adadelta import AdadeltaState, UpdateRmsState, scale_by_adadelta, scale_by_update_rms
+from gradxform.blocks.clipping import clip, clip_by_block_norm, clip_by_global_norm
 from gradxform.blocks.correction import NesterovEmaState, bias_correction, nesterov_ema
 from gradxform.blocks.moments import (
     EmaSqState,
@@ -22,7 +29,6 @@ from gradxform.blocks.weight_decay import add_decayed_weights
 
 __all__ = [
     "AdadeltaState",
-    "CountState",
     "EmaSqState",
     "EmaState",
     "EmaVarState",
@@ -35,6 +41,9 @@ __all__ = [
     "add_decayed_weights",
     "add_eps",
     "bias_correction",
+    "clip",
+    "clip_by_block_norm",
+    "clip_by_global_norm",
     "ema",
     "ema_sq",
     "ema_var",
@@ -42,8 +51,8 @@ __all__ = [
     "ratio",
     "running_max",
     "scale",
-    "scale_by_learning_rate",
     "scale_by_adadelta",
+    "scale_by_learning_rate",
     "scale_by_update_rms",
     "sqrt",
     "sum_sq",

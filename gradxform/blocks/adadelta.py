@@ -1,20 +1,25 @@
-"""Adadelta's feedback: scaling by the RMS of the past outgoing updates (seed 003)."""
+"""Adadelta's feedback: scaling by the RMS of the past outgoing updates."""
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 
-from gradxform.blocks._common import cast_like, dtype_rule, leafwise
-from gradxform.core import GradientTransformation
-from gradxform.hyper import Hyperparameter, resolve, validate
-from gradxform.tree import PyTree, abs_sq, check_inexact, check_match, safe_increment, zero_count, zeros_like
+from gradxform.blocks.base import elementwise, storage
+from gradxform.core.state import per_param
+from gradxform.core.transform import GradientTransformation
+from gradxform.hyper.validate import NONNEGATIVE, UNIT
+from gradxform.hyper.values import Hyperparameter
+from gradxform.numerics.tree_math import abs_sq
+
+PyTree = Any
 
 
+@per_param("delta_sq")
 class UpdateRmsState(NamedTuple):
-    count: jax.Array
+    """`delta_sq`: the moving average of the squared outgoing updates."""
+
     delta_sq: PyTree
 
 
@@ -23,37 +28,36 @@ def scale_by_update_rms(
 ) -> GradientTransformation:
     r"""Multiplies by the RMS of past outputs, then folds this output into it.
 
-    .. math::
-        \Delta_t = \sqrt{w_{t-1} + \epsilon}\;u_t, \qquad
-        w_t = \rho\,w_{t-1} + (1-\rho)\,|\Delta_t|^2, \qquad \text{output } \Delta_t
+    $$\Delta_t = \sqrt{w_{t-1} + \epsilon}\;u_t, \qquad
+    w_t = \rho\,w_{t-1} + (1-\rho)\,|\Delta_t|^2, \qquad \text{output } \Delta_t$$
 
-    Chained after ``ratio(None, chain(ema_sq(rho), add_eps(eps), sqrt()))`` it
-    is Adadelta: :math:`\Delta_t = \frac{\sqrt{w_{t-1}+\epsilon}}{\sqrt{v_t+\epsilon}} g_t`.
-    Computed in one pass; nothing is recomputed.
+    Chained after `ratio(None, chain(ema_sq(rho), add_eps(eps), sqrt()))` it is
+    Adadelta: $\Delta_t = \frac{\sqrt{w_{t-1}+\epsilon}}{\sqrt{v_t+\epsilon}} g_t$.
+
+    Args:
+      rho: $\rho \in [0, 1)$.
+      eps: $\epsilon \ge 0$.
+      state_dtype: the dtype $w$ is stored in (default: the parameter's real dtype).
     """
-    validate("scale_by_update_rms", "rho", rho, 0.0, 1.0, high_open=True)
-    validate("scale_by_update_rms", "eps", eps, 0.0)
-    rule = dtype_rule("scale_by_update_rms", state_dtype, real=True)
 
-    def init(params):
-        check_inexact(params, "scale_by_update_rms")
-        return UpdateRmsState(zero_count(), zeros_like(params, rule))
+    def fn(h, u, w):
+        # |Delta|^2 = (w + eps)|u|^2, written without the root so that XLA does not materialize
+        # sqrt(w + eps) for two consumers.
+        return jnp.sqrt(w + h.eps) * u, h.rho * w + (1 - h.rho) * (w + h.eps) * abs_sq(u)
 
-    def update(updates, state, params=None, **extra_args):
-        check_match(updates, state.delta_sq, "scale_by_update_rms", rule)
-        r = resolve(rho, state.count, "rho")
-        e = resolve(eps, state.count, "eps").astype(r.dtype)
-        delta = leafwise(lambda e, u, w: jnp.sqrt(w + e) * u, e, updates, state.delta_sq)
-        # |Delta_t|^2 = (w + eps) |u_t|^2: written without the square root, XLA fuses each output
-        # with its own inputs instead of materializing sqrt(w + eps) for both (52 vs 68 bytes/param).
-        w = leafwise(lambda r, u, w: r * w + (1 - r) * (w + e.astype(r.dtype)) * abs_sq(u), r, updates, state.delta_sq)
-        return cast_like(delta, updates), UpdateRmsState(safe_increment(state.count), cast_like(w, state.delta_sq))
-
-    return GradientTransformation(init, update)
+    return elementwise(
+        "scale_by_update_rms",
+        fn,
+        hyper={"rho": (rho, UNIT), "eps": (eps, NONNEGATIVE)},
+        state=UpdateRmsState,
+        rules={"delta_sq": storage("scale_by_update_rms", state_dtype, real=True)},
+    )
 
 
+@per_param("nu", "delta_sq")
 class AdadeltaState(NamedTuple):
-    count: jax.Array
+    """`nu`: the moving average of squared gradients; `delta_sq`: of squared outgoing updates."""
+
     nu: PyTree
     delta_sq: PyTree
 
@@ -63,42 +67,32 @@ def scale_by_adadelta(
 ) -> GradientTransformation:
     r"""Adadelta's scaling in one block: both running averages and the rescaled gradient.
 
-    .. math::
-        v_t = \rho v_{t-1} + (1-\rho)|g_t|^2, \quad
-        \Delta_t = \sqrt{\frac{w_{t-1}+\epsilon}{v_t+\epsilon}}\;g_t, \quad
-        w_t = \rho w_{t-1} + (1-\rho)\,\frac{(w_{t-1}+\epsilon)\,|g_t|^2}{v_t+\epsilon}
-        \;\bigl(= \rho w_{t-1} + (1-\rho)|\Delta_t|^2\bigr), \quad \text{output } \Delta_t
+    $$v_t = \rho v_{t-1} + (1-\rho)|g_t|^2, \quad
+    \Delta_t = \sqrt{\frac{w_{t-1}+\epsilon}{v_t+\epsilon}}\;g_t, \quad
+    w_t = \rho w_{t-1} + (1-\rho)\,\frac{(w_{t-1}+\epsilon)\,|g_t|^2}{v_t+\epsilon}$$
 
-    The same math as ``chain(ratio(None, chain(ema_sq(rho), add_eps(eps), sqrt())),
-    scale_by_update_rms(rho, eps))``, in one block because that is what lets XLA
-    compute each output from the inputs it reads (three passes over memory, with
-    nothing materialized for two consumers) instead of five: see docs/performance.md.
+    (the last is $\rho w_{t-1} + (1-\rho)|\Delta_t|^2$), output $\Delta_t$. The same
+    math as `chain(ratio(None, chain(ema_sq(rho), add_eps(eps), sqrt())),
+    scale_by_update_rms(rho, eps))` (tested equal), fused because XLA then computes
+    each output from the inputs it reads instead of materializing shared
+    intermediates: see the performance page.
+
+    Args:
+      rho: $\rho \in [0, 1)$.
+      eps: $\epsilon \ge 0$.
+      state_dtype: the dtype $v$ and $w$ are stored in (default: the parameter's real dtype).
     """
-    validate("scale_by_adadelta", "rho", rho, 0.0, 1.0, high_open=True)
-    validate("scale_by_adadelta", "eps", eps, 0.0)
-    rule = dtype_rule("scale_by_adadelta", state_dtype, real=True)
 
-    def init(params):
-        check_inexact(params, "scale_by_adadelta")
-        return AdadeltaState(zero_count(), zeros_like(params, rule), zeros_like(params, rule))
+    def fn(h, g, v, w):
+        v = h.rho * v + (1 - h.rho) * abs_sq(g)
+        out = g * jnp.sqrt((w + h.eps) / (v + h.eps))
+        return out, v, h.rho * w + (1 - h.rho) * (w + h.eps) * abs_sq(g) / (v + h.eps)
 
-    def update(updates, state, params=None, **extra_args):
-        check_match(updates, state.nu, "scale_by_adadelta", rule)
-        check_match(updates, state.delta_sq, "scale_by_adadelta", rule)
-        r = resolve(rho, state.count, "rho")
-        e = resolve(eps, state.count, "eps").astype(r.dtype)
-        nu = leafwise(lambda r, g, v: r * v + (1 - r) * abs_sq(g), r, updates, state.nu)
-
-        def delta(e, g, v, w):
-            return g * jnp.sqrt((w + e) / (v + e))
-
-        def new_w(r, g, v, w):
-            er = e.astype(r.dtype)
-            return r * w + (1 - r) * (w + er) * abs_sq(g) / (v + er)
-
-        out = leafwise(delta, e, updates, nu, state.delta_sq)
-        w = leafwise(new_w, r, updates, nu, state.delta_sq)
-        new = AdadeltaState(safe_increment(state.count), cast_like(nu, state.nu), cast_like(w, state.delta_sq))
-        return cast_like(out, updates), new
-
-    return GradientTransformation(init, update)
+    rule = storage("scale_by_adadelta", state_dtype, real=True)
+    return elementwise(
+        "scale_by_adadelta",
+        fn,
+        hyper={"rho": (rho, UNIT), "eps": (eps, NONNEGATIVE)},
+        state=AdadeltaState,
+        rules={"nu": rule, "delta_sq": rule},
+    )

@@ -1,44 +1,69 @@
-"""The heavy-ball momentum accumulator (seed 003's worked example)."""
+"""The heavy-ball momentum accumulator."""
 
 from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
+import jax.numpy as jnp
+import numpy as np
 
-from gradxform.blocks._common import cast_like, dtype_rule, leafwise
-from gradxform.core import GradientTransformation
-from gradxform.hyper import Hyperparameter, resolve, validate
-from gradxform.tree import PyTree, check_inexact, check_match, safe_increment, zero_count, zeros_like
+from gradxform.blocks.base import elementwise, storage
+from gradxform.core.state import per_param
+from gradxform.core.transform import GradientTransformation
+from gradxform.hyper.validate import CLOSED_UNIT, UNIT
+from gradxform.hyper.values import Hyperparameter, is_concrete
+
+PyTree = Any
 
 
+@per_param("trace")
 class TraceState(NamedTuple):
-    count: jax.Array
+    """`trace`: the momentum buffer $v$."""
+
     trace: PyTree
 
 
-def trace(decay: Hyperparameter, nesterov: bool = False, state_dtype: Any = None) -> GradientTransformation:
+def _is_zero(value: Any) -> bool:
+    return is_concrete(value) and not callable(value) and float(np.asarray(value)) == 0.0
+
+
+def trace(
+    decay: Hyperparameter,
+    nesterov: bool = False,
+    state_dtype: Any = None,
+    dampening: Hyperparameter = 0.0,
+) -> GradientTransformation:
     r"""Heavy-ball accumulator, the optax and torch.optim form of momentum.
 
-    .. math:: v_t = \gamma\,v_{t-1} + g_t, \qquad v_0 = 0, \qquad
-              \text{output } v_t \;\text{ or, with Nesterov, }\; g_t + \gamma\,v_t
+    $$v_1 = g_1, \qquad v_t = \gamma\,v_{t-1} + (1-\tau)\,g_t, \qquad
+    \text{output } v_t \;\text{ or, with Nesterov, }\; g_t + \gamma\,v_t$$
 
-    so :math:`v_3 = \gamma^2 g_1 + \gamma g_2 + g_3` (seed 003's example with
-    :math:`\gamma = 0.5`: :math:`0.25\,b_1 + 0.5\,b_2 + b_3`). The first step
-    is not dampened. ``decay`` :math:`=\gamma \in [0, 1)`.
+    so with $\tau = 0$, $v_3 = \gamma^2 g_1 + \gamma g_2 + g_3$ (for
+    $\gamma = 0.5$: $0.25\,g_1 + 0.5\,g_2 + g_3$, the worked example of the notes
+    this library started from). The first step is never dampened; a dampening
+    $\tau$ other than a concrete zero makes the block read the step count (it is
+    torch.optim.SGD's `dampening`).
+
+    Args:
+      decay: $\gamma \in [0, 1)$.
+      nesterov: output the look-ahead $g_t + \gamma v_t$.
+      state_dtype: the dtype $v$ is stored in (default: the parameter's).
+      dampening: $\tau \in [0, 1]$.
     """
-    validate("trace", "decay", decay, 0.0, 1.0, high_open=True)
-    rule = dtype_rule("trace", state_dtype)
+    damped = not _is_zero(dampening)
 
-    def init(params):
-        check_inexact(params, "trace")
-        return TraceState(zero_count(), zeros_like(params, rule))
+    def fn(h, g, v):
+        if damped:  # v_0 = 0, so v_1 = g_1: the first step is undampened
+            v = h.decay * v + jnp.where(h.count == 0, jnp.ones_like(h.dampening), 1 - h.dampening) * g
+        else:
+            v = h.decay * v + g
+        return (g + h.decay * v if nesterov else v), v
 
-    def update(updates, state, params=None, **extra_args):
-        check_match(updates, state.trace, "trace", rule)
-        d = resolve(decay, state.count, "decay")
-        v = leafwise(lambda d, g, v: d * v + g, d, updates, state.trace)
-        out = leafwise(lambda d, g, v: g + d * v, d, updates, v) if nesterov else v
-        return cast_like(out, updates), TraceState(safe_increment(state.count), cast_like(v, state.trace))
-
-    return GradientTransformation(init, update)
+    return elementwise(
+        "trace",
+        fn,
+        hyper={"decay": (decay, UNIT), "dampening": (dampening, CLOSED_UNIT)},
+        state=TraceState,
+        rules={"trace": storage("trace", state_dtype)},
+        step=damped,
+    )

@@ -2,36 +2,51 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 
-from gradxform.core import GradientTransformation, OptState, _as_transform, call_update, identity
+from gradxform.core.combine import identity
+from gradxform.core.transform import Block, GradientTransformation, as_transform, block_of
 
 
 class RatioState(NamedTuple):
-    numerator: OptState
-    denominator: OptState
+    """The states of the two branches."""
+
+    numerator: Any
+    denominator: Any
 
 
 def ratio(numerator: GradientTransformation | None, denominator: GradientTransformation) -> GradientTransformation:
-    r"""Feeds the same updates to two branches and divides: :math:`u \leftarrow N(u) / D(u)`.
+    r"""Feeds the same updates to two branches and divides: $u \leftarrow N(u) / D(u)$.
 
-    With ``numerator=None`` (the identity) this is :math:`u / D(u)`. Adam is
-    ``ratio(chain(ema(b1), bias_correction(b1)), chain(ema_sq(b2),
-    bias_correction(b2), sqrt(), add_eps(eps)))`` followed by the learning rate.
-    The output keeps the numerator's dtype.
+    Adam is `ratio(chain(ema(b1), bias_correction(b1)), chain(ema_sq(b2),
+    bias_correction(b2), add_eps(eps_root), sqrt(), add_eps(eps)))` followed by the
+    learning rate. Both branches see the optimizer's step count; the quotient is
+    computed in the compute dtype.
+
+    Args:
+      numerator: $N$, or `None` for the identity ($u / D(u)$).
+      denominator: $D$.
     """
-    num = identity() if numerator is None else _as_transform(numerator, "ratio (numerator)")
-    den = _as_transform(denominator, "ratio (denominator)")
+    num = block_of(identity() if numerator is None else numerator, "ratio (numerator)")
+    den = block_of(denominator, "ratio (denominator)")
 
     def init(params):
         return RatioState(num.init(params), den.init(params))
 
-    def update(updates, state, params=None, **extra_args):
-        n, ns = call_update(num, updates, state.numerator, params, extra_args)
-        d, ds = call_update(den, updates, state.denominator, params, extra_args)
-        out = jax.tree.map(lambda a, b: (a / b).astype(a.dtype), n, d)
-        return out, RatioState(ns, ds)
+    def update(updates, state, params, count, extra_args):
+        n, ns = num.update(updates, state.numerator, params, count, extra_args)
+        d, ds = den.update(updates, state.denominator, params, count, extra_args)
+        return jax.tree.map(lambda a, b: a / b, n, d), RatioState(ns, ds)
 
-    return GradientTransformation(init, update)
+    return as_transform(
+        Block(
+            None,
+            init,
+            update,
+            needs_step=num.needs_step or den.needs_step,
+            stateless=num.stateless and den.stateless,
+            per_leaf=num.per_leaf or den.per_leaf,
+        )
+    )

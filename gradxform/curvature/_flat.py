@@ -16,7 +16,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from gradxform.linesearch import bind_value_fn
-from gradxform.tree import PyTree
+from gradxform.numerics import PyTree
 
 
 def ravel(tree: PyTree) -> tuple[jax.Array, Callable[[jax.Array], PyTree]]:

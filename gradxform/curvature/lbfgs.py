@@ -26,7 +26,7 @@ from gradxform.core import GradientTransformation, chain
 from gradxform.curvature._flat import check_int, like, ravel, require_params, secant_pair
 from gradxform.hyper import validate
 from gradxform.linesearch import zoom
-from gradxform.tree import safe_increment, zero_count
+from gradxform.numerics import safe_increment, zero_count
 
 
 class LbfgsState(NamedTuple):

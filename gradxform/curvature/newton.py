@@ -33,7 +33,7 @@ import jax.numpy as jnp
 from gradxform.core import GradientTransformation
 from gradxform.curvature._flat import check_int, flat_objective, like, ravel, require_params
 from gradxform.hyper import validate
-from gradxform.tree import safe_increment, zero_count
+from gradxform.numerics import safe_increment, zero_count
 
 
 class NewtonState(NamedTuple):

@@ -25,7 +25,7 @@ from gradxform.blocks import scale
 from gradxform.core import GradientTransformation, chain
 from gradxform.curvature._flat import check_int, flat_objective, like, ravel, require_params
 from gradxform.linesearch import zoom
-from gradxform.tree import safe_increment, zero_count
+from gradxform.numerics import safe_increment, zero_count
 
 
 class NewtonCgState(NamedTuple):

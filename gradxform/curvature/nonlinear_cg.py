@@ -27,7 +27,7 @@ from gradxform.blocks import scale
 from gradxform.core import GradientTransformation, chain
 from gradxform.curvature._flat import check_int, like, ravel
 from gradxform.linesearch import zoom
-from gradxform.tree import safe_increment, zero_count
+from gradxform.numerics import safe_increment, zero_count
 
 
 class ConjugateGradientState(NamedTuple):

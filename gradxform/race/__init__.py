@@ -9,12 +9,14 @@ and scikit-learn). Use it from Python as::
 """
 
 from gradxform.race.engine import Result, race, train
-from gradxform.race.problems import LEARNING_RATES, OPTIMIZERS, PROBLEM_NAMES, Problem, make_problem
+from gradxform.race.problems import DEFAULT_FIELD, PROBLEM_NAMES, Problem, build, learning_rate, make_problem, raceable
 from gradxform.race.report import figure, table
 
 __all__ = [
-    "LEARNING_RATES",
-    "OPTIMIZERS",
+    "DEFAULT_FIELD",
+    "build",
+    "learning_rate",
+    "raceable",
     "PROBLEM_NAMES",
     "Problem",
     "Result",

@@ -18,7 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 import gradxform as gx
-from gradxform.race.problems import LEARNING_RATES, OPTIMIZERS, Problem
+from gradxform.race.problems import Problem, build
+from gradxform.race.problems import learning_rate as learning_rate_of
 
 
 @dataclass
@@ -51,9 +52,9 @@ class Result:
 
 
 def compile_run(problem: Problem, optimizer: str, learning_rate: float, steps: int, seed: int):
-    """Compiles the whole run ahead of time; returns ``(execute, compile_s)`` where ``execute()``
-    runs it and returns the :class:`Result`."""
-    tx = OPTIMIZERS[optimizer](learning_rate)
+    """Compiles the whole run ahead of time; returns `(execute, compile_s)` where `execute()`
+    runs it and returns the `Result`."""
+    tx = build(optimizer, learning_rate)
     params0 = problem.init(seed)
 
     def measure(params):
@@ -61,23 +62,11 @@ def compile_run(problem: Problem, optimizer: str, learning_rate: float, steps: i
         point = params if problem.surface else jnp.zeros(2)
         return problem.loss(params), acc, point
 
-    def body(carry, _):
-        params, state = carry
-        grads = jax.grad(problem.loss)(params)
-        updates, state = tx.update(grads, state, params)
-        return (gx.apply_updates(params, updates), state), measure(params)
-
-    def run(params):
-        (params, _), (losses, accs, points) = jax.lax.scan(body, (params, tx.init(params)), length=steps)
-        last_loss, last_acc, last_point = measure(params)
-        return (
-            jnp.append(losses, last_loss),
-            jnp.append(accs, last_acc),
-            jnp.concatenate([points, last_point[None]]),
-        )
+    def whole_run(params):
+        return gx.run(problem.loss, tx, params, steps, measure=measure).measured
 
     start = time.perf_counter()
-    compiled = jax.jit(run).lower(params0).compile()
+    compiled = jax.jit(whole_run).lower(params0).compile()
     compile_s = time.perf_counter() - start
 
     def execute() -> Result:
@@ -121,7 +110,7 @@ def race(
     ``on_done`` is called after each run (the CLI's progress bar).
     """
     jobs = [
-        (prob, name, LEARNING_RATES[prob.name][name] if learning_rate is None else learning_rate)
+        (prob, name, learning_rate_of(prob.name, name) if learning_rate is None else learning_rate)
         for prob in problems
         for name in optimizers
     ]

@@ -17,8 +17,8 @@ plots of ``loss - floor``) and the learning rate each optimizer races with.
   full-batch on 80 % of them; accuracy is measured on the held-out 20 %.
 
 The learning rates were picked by hand so that every optimizer makes honest
-progress on every problem in a few hundred steps; they are in
-:data:`LEARNING_RATES` and ``--lr`` overrides them.
+progress on every problem in a few hundred steps; they are in each optimizer's
+registry entry (`race_lr`) and `--lr` overrides them.
 """
 
 from __future__ import annotations
@@ -33,39 +33,24 @@ import numpy as np
 
 import gradxform as gx
 
-# The seed optimizers, built from a learning rate with every other hyperparameter at its default.
-OPTIMIZERS: dict[str, Callable[[Any], gx.GradientTransformation]] = {
-    "sgd": lambda lr: gx.sgd(lr),
-    "momentum": lambda lr: gx.momentum(lr, 0.9),
-    "nesterov": lambda lr: gx.nesterov(lr, 0.9),
-    "rmsprop": lambda lr: gx.rmsprop(lr),
-    "adam": lambda lr: gx.adam(lr),
-    "adamw": lambda lr: gx.adamw(lr),
-    "nadam": lambda lr: gx.nadam(lr),
-    "amsgrad": lambda lr: gx.amsgrad(lr),
-    "adagrad": lambda lr: gx.adagrad(lr),
-    "adadelta": lambda lr: gx.adadelta(lr),
-}
+# The race's default field: the optimizers of the notes this library started from, plus AdamW, NAdam and
+# AMSGrad. Every optimizer of the registry with learning rates for the race can be raced by name.
+DEFAULT_FIELD = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "nadam", "amsgrad", "adagrad", "adadelta")
 
-# Learning rate per problem and optimizer (hand-picked; see the module docstring).
-LEARNING_RATES: dict[str, dict[str, float]] = {
-    "ravine": dict(
-        sgd=0.15, momentum=0.03, nesterov=0.03, rmsprop=0.03, adam=0.3, adamw=0.3, nadam=0.3, amsgrad=0.3,
-        adagrad=1.0, adadelta=1.0,
-    ),
-    "rosenbrock": dict(
-        sgd=3e-3, momentum=1e-3, nesterov=1e-3, rmsprop=0.01, adam=0.1, adamw=0.1, nadam=0.1, amsgrad=0.1,
-        adagrad=1.0, adadelta=1.0,
-    ),
-    "saddle": dict(
-        sgd=0.05, momentum=0.01, nesterov=0.01, rmsprop=0.01, adam=0.05, adamw=0.05, nadam=0.05, amsgrad=0.05,
-        adagrad=0.3, adadelta=1.0,
-    ),
-    "digits": dict(
-        sgd=0.5, momentum=0.05, nesterov=0.05, rmsprop=1e-3, adam=3e-3, adamw=3e-3, nadam=3e-3, amsgrad=3e-3,
-        adagrad=0.1, adadelta=1.0,
-    ),
-}  # fmt: skip
+
+def raceable() -> dict[str, Any]:
+    """`{name: registry entry}` for every optimizer that has race learning rates."""
+    return {name: e for name, e in gx.registry.registry().items() if e.race_lr is not None}
+
+
+def build(name: str, learning_rate: float) -> gx.GradientTransformation:
+    """The optimizer `name` from the registry with every hyperparameter but the learning rate at its default."""
+    return gx.registry.entry(name).build(learning_rate)
+
+
+def learning_rate(problem: str, name: str) -> float:
+    """The hand-picked learning rate of optimizer `name` on `problem`."""
+    return gx.registry.entry(name).race_lr[problem]
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Wrappers that change *when* or *to which leaves* a transform applies.
 
-``skip_nonfinite`` (NaN/Inf steps), ``masked`` / ``partition`` / ``freeze``
-(per-leaf choice of transform), ``accumulate`` (gradient accumulation).
+`skip_nonfinite` (NaN/Inf steps), `masked` / `partition` / `freeze` (per-leaf
+choice of transform), `accumulate` (gradient accumulation).
 """
 
 from gradxform.wrappers.accumulate import AccumulateState, accumulate

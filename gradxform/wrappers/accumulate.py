@@ -1,65 +1,70 @@
-"""Gradient accumulation: one inner step every ``k`` micro-steps."""
+"""Gradient accumulation: one inner step every `k` micro-steps."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from gradxform.core import GradientTransformation, OptState, _as_transform, call_update
-from gradxform.tree import PyTree, compute_dtype, zero_count, zeros_like
+from gradxform.core import GradientTransformation, block_of, make_block, own_step, public
+from gradxform.core.state import per_param
+from gradxform.hyper import validate_int
+from gradxform.numerics import compute_dtype, zero_count, zeros_like
+
+PyTree = Any
 
 
+@per_param("acc")
 class AccumulateState(NamedTuple):
-    """``micro_step`` in ``0..k-1``; ``acc`` the running mean of this window's updates
-    (the only parameter-sized buffer, stored in at least float32); ``inner_state``."""
+    """`micro_step` in `0..k-1`; `acc` the running mean of this window's updates
+    (the only parameter-sized buffer, stored in at least float32); `inner_state`."""
 
     micro_step: jax.Array
     acc: PyTree
-    inner_state: OptState
+    inner_state: Any
 
 
+@public
 def accumulate(inner: GradientTransformation, k: int) -> GradientTransformation:
-    r"""Averages the updates of ``k`` micro-steps, then takes one ``inner`` step on the mean.
+    r"""Averages the updates of `k` micro-steps, then takes one `inner` step on the mean.
 
-    .. math:: a_j = a_{j-1} + \frac{g_j - a_{j-1}}{j}, \quad j = 1..k, \qquad
-              \text{output } 0 \text{ for } j < k, \quad \text{inner}(a_k) \text{ for } j = k
+    $$a_j = a_{j-1} + \frac{g_j - a_{j-1}}{j}, \quad j = 1..k, \qquad
+    \text{output } 0 \text{ for } j < k, \quad \text{inner}(a_k) \text{ for } j = k$$
 
-    then :math:`a \leftarrow 0`. The running mean (optax's Welford form) is
-    the only parameter-sized buffer, kept in at least float32 (complex stays
-    complex). The inner update runs under ``lax.cond`` only on the ``k``-th
-    micro-step; nothing syncs with the host. Same trajectory as
-    ``optax.MultiSteps(inner, k)`` (which keeps one more buffer's worth of
-    work by running the inner update every micro-step and discarding it).
-    ``inner``'s state, and any schedule in it, advances once per ``k``
-    micro-steps.
+    then $a \leftarrow 0$. The running mean (optax's Welford form) is the only
+    parameter-sized buffer, kept in at least float32 (complex stays complex). The
+    inner update runs under `lax.cond` only on the `k`-th micro-step; nothing syncs
+    with the host. Same trajectory as `optax.MultiSteps(inner, k)`. `inner`'s step
+    count, and any schedule in it, advances once per `k` micro-steps.
+
+    Args:
+      inner: the optimizer to feed the mean.
+      k: micro-steps per update, an int >= 1.
     """
-    inner = _as_transform(inner, "accumulate (inner)")
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"accumulate: k={k!r} must be an int >= 1 (the number of micro-steps per update).")
+    block = own_step(block_of(inner, "accumulate (inner)"))
+    validate_int("accumulate", "k", k, 1, what="the number of micro-steps per update")
 
     def init(params):
-        return AccumulateState(zero_count(), zeros_like(params, compute_dtype), inner.init(params))
+        return AccumulateState(zero_count(), zeros_like(params, compute_dtype), block.init(params))
 
-    def update(updates, state, params=None, **extra_args):
+    def update(updates, state, params, count, extra_args):
         acc = jax.tree.map(
             lambda g, a: a + (g.astype(a.dtype) - a) / (state.micro_step + 1).astype(a.dtype), updates, state.acc
         )
-        mean = jax.tree.map(lambda a, g: a.astype(g.dtype), acc, updates)
         emit = state.micro_step == k - 1
 
         def step(mean, inner_state, params):
-            return call_update(inner, mean, inner_state, params, extra_args)
+            return block.update(mean, inner_state, params, None, extra_args)
 
         def wait(mean, inner_state, params):
             out_shape = jax.eval_shape(step, mean, inner_state, params)[0]
             return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), out_shape), inner_state
 
-        out, inner_state = lax.cond(emit, step, wait, mean, state.inner_state, params)
+        out, inner_state = lax.cond(emit, step, wait, acc, state.inner_state, params)
         new_acc = jax.tree.map(lambda a: jnp.where(emit, jnp.zeros_like(a), a), acc)
         micro = jnp.where(emit, zero_count(), state.micro_step + 1)
         return out, AccumulateState(micro, new_acc, inner_state)
 
-    return GradientTransformation(init, update)
+    return make_block("accumulate", init, update, per_leaf=block.per_leaf)

@@ -3,7 +3,7 @@
 On CPU, XLA runs at least one kernel per leaf for every array an optimizer
 step writes, so a tree of many small leaves costs microseconds of launch
 overhead per leaf and per output, and compile time grows with the number of
-leaves. Holding the parameters as :class:`FlatParams` (one 1-D buffer per
+leaves. Holding the parameters as `FlatParams` (one 1-D buffer per
 dtype) makes the optimizer see one leaf per dtype, whatever the model::
 
     flat = gradxform.flatten_params(params)        # once, outside jit
@@ -17,16 +17,16 @@ dtype) makes the optimizer see one leaf per dtype, whatever the model::
     updates, state = tx.update(grads, state, flat) # one elementwise kernel per dtype
     flat = gradxform.apply_updates(flat, updates)
 
-``unravel`` splits each buffer with ``jnp.split`` and reshapes the pieces;
+`unravel` splits each buffer with `jnp.split` and reshapes the pieces;
 the gradient of a split is one concatenation, so the backward pass writes the
-flat gradient in a single kernel. :class:`FlatParams` is a pytree whose
+flat gradient in a single kernel. `FlatParams` is a pytree whose
 leaves are the buffers (sorted by dtype name) and whose static part is the
-layout, so it goes through ``jit`` (with donation), ``grad``, ``vmap`` and
+layout, so it goes through `jit` (with donation), `grad`, `vmap` and
 every gradxform or optax transform unchanged. Transforms that mix
 parameters (a global norm clip, a per-leaf statistic such as LAMB's trust
 ratio) then see one leaf per dtype instead of the user's leaves: that is the
 one behavioural difference, and elementwise optimizers (all of
-:mod:`gradxform.optimizers`) are unaffected.
+`gradxform.optimizers`) are unaffected.
 """
 
 from __future__ import annotations
@@ -39,15 +39,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradxform.tree import PyTree, dtype_of, path_str, shape_of
+from gradxform.numerics import PyTree, dtype_of, path_str, shape_of
 
 
 @dataclasses.dataclass(frozen=True)
 class FlatLayout:
     """Where each leaf of the original tree lives: static, hashable, compared by value.
 
-    ``leaves[i] = (dtype name, shape, offset)`` for leaf ``i`` of ``treedef``;
-    ``dtypes`` are the buffers' dtype names, sorted; ``sizes`` their lengths.
+    `leaves[i] = (dtype name, shape, offset)` for leaf `i` of `treedef`;
+    `dtypes` are the buffers' dtype names, sorted; `sizes` their lengths.
     """
 
     treedef: Any
@@ -61,6 +61,7 @@ class FlatParams:
     """Parameters as one 1-D buffer per dtype, plus the static layout to view them as a tree."""
 
     __slots__ = ("buffers", "layout", "offsets")
+    __gradxform_flat__ = True  # transforms that look at whole leaves refuse it (gradxform.core.Block.per_leaf)
 
     def __init__(self, buffers: tuple, layout: FlatLayout, offsets: tuple | None = None):
         self.buffers = tuple(buffers)
@@ -79,13 +80,13 @@ class FlatParams:
         return unflatten_params(self)
 
     def with_offsets(self, offsets: tuple) -> FlatParams:
-        """The same buffers, viewed at the runtime ``offsets`` of :func:`flat_offsets` by ``unravel``.
+        """The same buffers, viewed at the runtime `offsets` of `flat_offsets` by `unravel`.
 
-        Inside ``jit`` a slice at a constant offset is a kernel of its own, and XLA on CPU compiles
+        Inside `jit` a slice at a constant offset is a kernel of its own, and XLA on CPU compiles
         each distinct kernel separately (hundreds of leaves: seconds). With the offsets passed in as
         jit *arguments*, the slices of same-shaped leaves are one kernel, compiled once.
-        :func:`gradxform.make_train_step` does this for you. The offsets are not pytree leaves, so
-        call this inside the function you differentiate (they are lost through ``grad``'s flattening).
+        `gradxform.make_train_step` does this for you. The offsets are not pytree leaves, so
+        call this inside the function you differentiate (they are lost through `grad`'s flattening).
         """
         if len(offsets) != len(self.layout.leaves):
             raise ValueError(
@@ -105,9 +106,9 @@ class FlatParams:
 
 
 def flatten_params(params: PyTree) -> FlatParams:
-    """Packs a tree of arrays into :class:`FlatParams`: one 1-D buffer per dtype, leaves in tree order.
+    """Packs a tree of arrays into `FlatParams`: one 1-D buffer per dtype, leaves in tree order.
 
-    Leaves may have any dtype (a buffer is made for each); ``None`` leaves
+    Leaves may have any dtype (a buffer is made for each); `None` leaves
     are not allowed (they would have no place in a buffer). Call it once,
     outside the training step, and keep the result as your parameters.
     """
@@ -135,7 +136,7 @@ def flatten_params(params: PyTree) -> FlatParams:
 
 
 def flat_offsets(flat: FlatParams) -> tuple:
-    """Each leaf's offset in its buffer as an int32 scalar array, for :meth:`FlatParams.with_offsets`."""
+    """Each leaf's offset in its buffer as an int32 scalar array, for `FlatParams.with_offsets`."""
     return tuple(jnp.asarray(off, jnp.int32) for _, _, off in flat.layout.leaves)
 
 
@@ -165,10 +166,10 @@ _dynamic_views.defvjp(_dynamic_views_fwd, _dynamic_views_bwd)
 
 
 def unflatten_params(flat: FlatParams) -> PyTree:
-    """The tree view of :class:`FlatParams` (same as ``flat.unravel()``).
+    """The tree view of `FlatParams` (same as `flat.unravel()`).
 
-    Inside ``jit`` the pieces are slices that XLA fuses into their users; under
-    ``grad`` the cotangents of the pieces are concatenated back into one flat
+    Inside `jit` the pieces are slices that XLA fuses into their users; under
+    `grad` the cotangents of the pieces are concatenated back into one flat
     gradient buffer per dtype.
     """
     if not isinstance(flat, FlatParams):

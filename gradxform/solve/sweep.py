@@ -1,8 +1,8 @@
 """Hyperparameter sweeps: a grid of models trained in one compiled call.
 
-Every gradxform hyperparameter may be a traced JAX scalar, so ``jax.vmap``
+Every gradxform hyperparameter may be a traced JAX scalar, so `jax.vmap`
 over a hyperparameter trains one model per value with a single program.
-:func:`sweep` does this for the cartesian product of a grid, the notebook
+`sweep` does this for the cartesian product of a grid, the notebook
 way::
 
     losses = gradxform.sweep(
@@ -12,9 +12,9 @@ way::
         steps=200,
     )                    # losses.shape == (4, 4, 200): one compilation for the 16 runs
 
-Grid entries may be any argument ``make_tx`` turns into a hyperparameter,
-including a schedule's parameters (``lambda lr, rate:
-gradxform.sgd(gradxform.schedules.inverse_time_decay(lr, rate, 100))``).
+Grid entries may be any argument `make_tx` turns into a hyperparameter,
+including a schedule's parameters (`lambda lr, rate:
+gradxform.sgd(gradxform.schedules.inverse_time_decay(lr, rate, 100))`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradxform.core import GradientTransformation, apply_updates
-from gradxform.tree import PyTree, hyper_dtype
+from gradxform.core import GradientTransformation
+from gradxform.numerics import PyTree, hyper_dtype
+from gradxform.solve.loop import run
 
 
 def _grid_axes(grid: Mapping[str, Any]) -> tuple[tuple[str, ...], tuple[np.ndarray, ...]]:
@@ -65,28 +66,19 @@ def _compiled(
 ) -> Callable:
     """The jitted sweep for one (make_tx, loss_fn, names, steps); reused across calls with the same grid shape."""
 
-    def run(axes: Sequence[jax.Array], params: PyTree, data: PyTree) -> tuple[jax.Array, PyTree]:
+    def run_grid(axes: Sequence[jax.Array], params: PyTree, data: PyTree) -> tuple[jax.Array, PyTree]:
         mesh = jnp.meshgrid(*axes, indexing="ij")
         flat = [m.reshape(-1) for m in mesh]
 
         def train(*point: jax.Array) -> tuple[jax.Array, PyTree]:
-            tx = make_tx(**dict(zip(names, point)))
-            grad_fn = jax.value_and_grad(loss_fn)
-
-            def body(carry, batch):
-                p, s = carry
-                loss, g = grad_fn(p, batch) if has_data else grad_fn(p)
-                u, s = tx.update(g, s, p)
-                return (apply_updates(p, u), s), loss
-
-            (p, _), losses = jax.lax.scan(body, (params, tx.init(params)), data, length=steps)
-            return losses, p
+            out = run(loss_fn, make_tx(**dict(zip(names, point))), params, steps, data=data if has_data else None)
+            return out.losses, out.params
 
         losses, final = jax.vmap(train)(*flat)
         shape = tuple(a.shape[0] for a in axes)
         return losses.reshape(shape + (steps,)), jax.tree.map(lambda x: x.reshape(shape + x.shape[1:]), final)
 
-    return jax.jit(run)
+    return jax.jit(run_grid)
 
 
 def sweep(
@@ -102,31 +94,31 @@ def sweep(
     r"""Trains one model per point of the grid's cartesian product, in one compiled call.
 
     Args:
-      make_tx: ``make_tx(**point) -> GradientTransformation``; called with
+      make_tx: `make_tx(**point) -> GradientTransformation`; called with
         one traced float32 scalar per grid name (so it must pass them on as
         hyperparameters, not branch on them in Python).
-      loss_fn: ``loss_fn(params) -> scalar``, or ``loss_fn(params, batch)``
-        when ``data`` is given.
+      loss_fn: `loss_fn(params) -> scalar`, or `loss_fn(params, batch)`
+        when `data` is given.
       params: the initial parameters, the same for every run.
-      grid: ``{name: values}``, 1-D lists of concrete numbers. The product
+      grid: `{name: values}`, 1-D lists of concrete numbers. The product
         is taken in the dict's order.
       steps: the number of updates per run.
       data: optional pytree whose leaves have a leading axis of length
-        ``steps``; update ``t`` sees ``batch = data[t]``.
+        `steps`; update `t` sees `batch = data[t]`.
       return_params: also return the final parameters.
 
     Returns:
-      ``losses`` of shape ``(len(grid[name_1]), ..., len(grid[name_k]),
-      steps)``: ``losses[i, j, ..., t]`` is the loss *before* update ``t``
-      (:math:`f(\theta_t)`, :math:`t = 0 \dots steps-1`) of the run with the
-      ``i``-th value of the first name, the ``j``-th of the second, ...; with
-      ``return_params``, ``(losses, final_params)``, each leaf of
-      ``final_params`` with the grid's axes in front.
+      `losses` of shape `(len(grid[name_1]), ..., len(grid[name_k]),
+      steps)`: `losses[i, j, ..., t]` is the loss *before* update `t`
+      ($f(\theta_t)$, $t = 0 \dots steps-1$) of the run with the
+      `i`-th value of the first name, the `j`-th of the second, ...; with
+      `return_params`, `(losses, final_params)`, each leaf of
+      `final_params` with the grid's axes in front.
 
-    Every grid point is checked first by building ``make_tx`` with its
+    Every grid point is checked first by building `make_tx` with its
     concrete values, so an out-of-range value raises the optimizer's own
-    ``ValueError`` before anything is compiled. The compiled program is
-    cached per ``(make_tx, loss_fn, grid names, steps)``: a second sweep over
+    `ValueError` before anything is compiled. The compiled program is
+    cached per `(make_tx, loss_fn, grid names, steps)`: a second sweep over
     a grid of the same shape compiles nothing.
     """
     if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)) or steps < 1:

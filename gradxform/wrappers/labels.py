@@ -8,7 +8,9 @@ from typing import Any
 import jax
 import numpy as np
 
-from gradxform.tree import PyTree, path_str
+from gradxform.numerics import path_str
+
+PyTree = Any
 
 
 def _is_none(x: Any) -> bool:
@@ -30,11 +32,11 @@ def _first_mismatch(labels: PyTree, tree: PyTree) -> str:
 def leaf_labels(
     who: str, kind: str, labels: PyTree | Callable, tree: PyTree, check: Callable[[Any], str | None]
 ) -> list:
-    """One label per (non-None) leaf of ``tree``, in flattening order.
+    """One label per (non-None) leaf of `tree`, in flattening order.
 
-    ``labels`` is a tree with the structure of ``tree`` or a prefix of it (a
-    label on a subtree applies to all its leaves), or a function of ``tree``
-    returning one. ``check(label)`` returns an error text for a bad label.
+    `labels` is a tree with the structure of `tree` or a prefix of it (a
+    label on a subtree applies to all its leaves), or a function of `tree`
+    returning one. `check(label)` returns an error text for a bad label.
     """
     if callable(labels):
         labels = labels(tree)
@@ -70,13 +72,13 @@ def hashable_label(x: Any) -> str | None:
 
 
 def select(tree: PyTree, flat_labels: list, label: Any) -> PyTree:
-    """``tree`` with the leaves whose label is not ``label`` replaced by ``None`` (an empty subtree)."""
+    """`tree` with the leaves whose label is not `label` replaced by `None` (an empty subtree)."""
     leaves, treedef = jax.tree.flatten(tree)
     return jax.tree.unflatten(treedef, [x if lab == label else None for x, lab in zip(leaves, flat_labels)])
 
 
 def merge(tree: PyTree, flat_labels: list, parts: dict) -> PyTree:
-    """``tree``'s structure, each leaf taken from ``parts[its label]`` (a selected tree) in order."""
+    """`tree`'s structure, each leaf taken from `parts[its label]` (a selected tree) in order."""
     _, treedef = jax.tree.flatten(tree)
     iters = {lab: iter(jax.tree.leaves(part)) for lab, part in parts.items()}
     return jax.tree.unflatten(treedef, [next(iters[lab]) for lab in flat_labels])

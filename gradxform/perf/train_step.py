@@ -16,11 +16,11 @@ from typing import Any
 import jax
 import numpy as np
 
-from gradxform.core import GradientTransformation, _as_transform, apply_updates
-from gradxform.flat import FlatParams, flat_offsets
-from gradxform.tree import PyTree
+from gradxform.core import GradientTransformation, require_transform
+from gradxform.numerics import PyTree
+from gradxform.perf.flat import FlatParams, flat_offsets
 
-#: XLA options :func:`jit_step` passes on CPU. Region-based copy insertion lets XLA see that a
+#: XLA options `jit_step` passes on CPU. Region-based copy insertion lets XLA see that a
 #: fusion reading an old (donated) moment can run before the fusion that overwrites it in place,
 #: instead of copying the moment first (GPU backends use region analysis by default). On
 #: Adadelta it removes a full copy of a moment per step (docs/performance.md).
@@ -30,11 +30,11 @@ CPU_COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_copy_insertion_use_region_analy
 def jit_step(
     fn: Callable[..., Any], donate_argnums: tuple[int, ...] = (0, 1), compiler_options: dict | None = None
 ) -> Callable[..., Any]:
-    """``jax.jit(fn, donate_argnums=...)`` plus :data:`CPU_COMPILER_OPTIONS` when the default backend is CPU.
+    """`jax.jit(fn, donate_argnums=...)` plus `CPU_COMPILER_OPTIONS` when the default backend is CPU.
 
-    For hand-written steps ``step(params, state, ...)``: the arrays passed at
-    ``donate_argnums`` are donated (do not reuse them). ``compiler_options``
-    replaces the defaults (pass ``{}`` for none).
+    For hand-written steps `step(params, state, ...)`: the arrays passed at
+    `donate_argnums` are donated (do not reuse them). `compiler_options`
+    replaces the defaults (pass `{}` for none).
     """
     if compiler_options is None:
         compiler_options = dict(CPU_COMPILER_OPTIONS) if jax.default_backend() == "cpu" else {}
@@ -49,32 +49,27 @@ def make_train_step(
     donate: bool = True,
     compiler_options: dict | None = None,
 ) -> Callable[..., tuple]:
-    """Builds ``step(params, state, *batch) -> (params, state, loss)``, jitted.
+    """Builds `step(params, state, *batch) -> (params, state, loss)`, jitted.
 
-    ``loss_fn(params, *batch)`` returns a scalar (or ``(scalar, aux)`` with
-    ``has_aux=True``, then the step returns ``(params, state, loss, aux)``).
-    ``params`` may be any tree, or :class:`gradxform.FlatParams` for the fast
+    `loss_fn(params, *batch)` returns a scalar (or `(scalar, aux)` with
+    `has_aux=True`, then the step returns `(params, state, loss, aux)`).
+    `params` may be any tree, or `gradxform.FlatParams` for the fast
     path of trees with many leaves: the step then passes the leaves' offsets
-    as jit arguments (:meth:`FlatParams.with_offsets`), so ``flat.unravel()``
-    in the loss compiles one slice kernel per leaf shape, not per leaf. With ``donate=True`` (the default) the
-    arrays passed as ``params`` and ``state`` are donated: do not use them
-    after the call, use the returned ones. It is jitted by :func:`jit_step`
-    (``compiler_options`` as there).
+    as jit arguments (`FlatParams.with_offsets`), so `flat.unravel()`
+    in the loss compiles one slice kernel per leaf shape, not per leaf. With `donate=True` (the default) the
+    arrays passed as `params` and `state` are donated: do not use them
+    after the call, use the returned ones. It is jitted by `jit_step`
+    (`compiler_options` as there).
     """
     if not callable(loss_fn):
         raise TypeError(f"make_train_step: loss_fn must be a function (params, *batch) -> loss, got {loss_fn!r}.")
-    tx = _as_transform(tx, "make_train_step (tx)")
+    tx = require_transform(tx, "make_train_step (tx)")
 
     def step(params, state, offsets, *batch):
         def loss(p, *b):
             return loss_fn(p.with_offsets(offsets) if offsets else p, *b)
 
-        out, grads = jax.value_and_grad(loss, has_aux=has_aux)(params, *batch)
-        updates, state = tx.update(grads, state, params)
-        params = apply_updates(params, updates)
-        if has_aux:
-            return params, state, out[0], out[1]
-        return params, state, out
+        return train_step(loss, tx, has_aux=has_aux)(params, state, *batch)
 
     jitted = jit_step(step, (0, 1) if donate else (), compiler_options)
 
@@ -92,7 +87,7 @@ def state_nbytes(tree: PyTree) -> int:
 
 
 def state_bytes_per_param(state: PyTree, params: PyTree) -> float:
-    """``state_nbytes(state)`` divided by the number of parameters (Adam in float32: 8.0)."""
+    """`state_nbytes(state)` divided by the number of parameters (Adam in float32: 8.0)."""
     n = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
     if n == 0:
         raise ValueError("state_bytes_per_param: params has no elements.")

@@ -1,8 +1,8 @@
 """Live hyperparameters: an optimizer whose hyperparameters sit in its state.
 
-``inject_hyperparams(factory)(**hyperparams)`` builds ``factory(**hyperparams)``
+`inject_hyperparams(factory)(**hyperparams)` builds `factory(**hyperparams)`
 with its numeric hyperparameters kept in the state, in
-``state.hyperparams``, a ``dict`` of scalars by name. They can be read (for
+`state.hyperparams`, a `dict` of scalars by name. They can be read (for
 logging) and set between steps without recompiling a jitted step, because
 they are arrays in the state rather than constants of the traced program::
 
@@ -14,25 +14,25 @@ they are arrays in the state rather than constants of the traced program::
 What goes where:
 
 * a number, or a scalar array, is a *live* hyperparameter: stored in
-  ``state.hyperparams`` in ``hyperparam_dtype`` (float32, float64 under x64
+  `state.hyperparams` in `hyperparam_dtype` (float32, float64 under x64
   by default; never the parameters' dtype, so a bfloat16 model keeps
-  ``b2 = 0.999`` and not bfloat16's ``1.0``);
-* a schedule (a callable ``step -> value``) is evaluated at the wrapper's
+  `b2 = 0.999` and not bfloat16's `1.0`);
+* a schedule (a callable `step -> value`) is evaluated at the wrapper's
   count before each update (0 on the first) and the value used is stored
-  in ``state.hyperparams`` too, for logging; setting it has no effect, the
+  in `state.hyperparams` too, for logging; setting it has no effect, the
   schedule overwrites it;
-* anything else (bools such as ``nesterov``, ``None``, dtypes, strings) and
-  the names in ``static_args`` are static: passed to ``factory`` unchanged.
+* anything else (bools such as `nesterov`, `None`, dtypes, strings) and
+  the names in `static_args` are static: passed to `factory` unchanged.
 
-At each ``update`` the inner optimizer is rebuilt, ``factory(**static,
-**hyperparams)``, with the stored values (traced arrays under ``jit``) and
-its ``update`` applied to the inner state. Rebuilding is Python work at trace
+At each `update` the inner optimizer is rebuilt, `factory(**static,
+**hyperparams)`, with the stored values (traced arrays under `jit`) and
+its `update` applied to the inner state. Rebuilding is Python work at trace
 time only. With the same settings the result is the unwrapped optimizer's,
 bit for bit: every block resolves its hyperparameters to
-``hyper_dtype()`` scalars either way.
+`hyper_dtype()` scalars either way.
 
-Hyperparameters the factory uses only at ``init`` (e.g. adagrad's
-``initial_accumulator_value``) are stored too, but setting them later has no
+Hyperparameters the factory uses only at `init` (e.g. adagrad's
+`initial_accumulator_value`) are stored too, but setting them later has no
 effect. Gradxform optimizers count their own steps, so a schedule passed
 straight to the factory (not through this wrapper) still works; the wrapper
 is for reading and setting values from outside.
@@ -48,17 +48,19 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradxform.core import GradientTransformation, OptState, call_update
-from gradxform.hyper import is_concrete, validate_dtype
-from gradxform.tree import hyper_dtype, safe_increment, zero_count
+from gradxform.core import GradientTransformation, OptState, block_of, make_block
+from gradxform.errors import lead
+from gradxform.hyper.validate import validate_dtype
+from gradxform.hyper.values import is_concrete
+from gradxform.numerics import hyper_dtype, safe_increment, zero_count
 
 
 class InjectHyperparamsState(NamedTuple):
-    """The state of :func:`inject_hyperparams`.
+    """The state of `inject_hyperparams`.
 
-    ``count``: int32 steps taken by the wrapper (what its schedules see);
-    ``hyperparams``: ``{name: scalar}``, the live values (the ones the next
-    update uses, or for schedules the last value used); ``inner_state``: the
+    `count`: int32 steps taken by the wrapper (what its schedules see);
+    `hyperparams`: `{name: scalar}`, the live values (the ones the next
+    update uses, or for schedules the last value used); `inner_state`: the
     wrapped optimizer's state.
     """
 
@@ -83,21 +85,21 @@ def inject_hyperparams(
     hyperparam_dtype: Any = None,
     static_args: str | Iterable[str] = (),
 ) -> Callable[..., GradientTransformation]:
-    """Wraps ``factory`` so that its numeric hyperparameters live in the optimizer state.
+    """Wraps `factory` so that its numeric hyperparameters live in the optimizer state.
 
     Args:
-      factory: a function returning a :class:`GradientTransformation`, e.g.
-        ``gradxform.adam`` (optax factories work too).
+      factory: a function returning a `GradientTransformation`, e.g.
+        `gradxform.adam` (optax factories work too).
       hyperparam_dtype: the floating dtype the hyperparameters are stored in;
-        ``None`` (default) is :func:`gradxform.tree.hyper_dtype`, float32
+        `None` (default) is `gradxform.tree.hyper_dtype`, float32
         (float64 under x64). Never the parameters' dtype.
-      static_args: names of numeric arguments to pass to ``factory`` as they
+      static_args: names of numeric arguments to pass to `factory` as they
         are, outside the state (e.g. an integer that sets a shape).
 
     Returns:
-      A function with ``factory``'s arguments returning a transform whose
-      state is an :class:`InjectHyperparamsState`. Arguments are bound and
-      validated when it is called: ``factory`` is called once with them, so
+      A function with `factory`'s arguments returning a transform whose
+      state is an `InjectHyperparamsState`. Arguments are bound and
+      validated when it is called: `factory` is called once with them, so
       bad concrete values raise there, naming the argument.
     """
     if not callable(factory):
@@ -113,6 +115,8 @@ def inject_hyperparams(
             f"inject_hyperparams: static_args={sorted(statics)} are not all arguments of "
             f"{getattr(factory, '__name__', factory)}; its arguments are {list(signature.parameters)}."
         )
+
+    factory_name = getattr(factory, "__name__", "factory")
 
     def wrapped(*args: Any, **kwargs: Any) -> GradientTransformation:
         if signature is not None:
@@ -153,24 +157,25 @@ def inject_hyperparams(
             out.update({name: stored(schedule(count)) for name, schedule in scheduled.items()})
             return out
 
-        def init(params):
-            count = zero_count()
-            hyperparams = values_at(count, {name: value for name, value in numeric.items()})
-            return InjectHyperparamsState(count, hyperparams, factory(**static, **hyperparams).init(params))
+        def inner(hyperparams: dict[str, jax.Array]):
+            return block_of(factory(**static, **hyperparams), factory_name)
 
-        def update(updates, state, params=None, **extra_args):
+        def init(params):
+            hyperparams = values_at(zero_count(), {name: value for name, value in numeric.items()})
+            return InjectHyperparamsState(zero_count(), hyperparams, inner(hyperparams).init(params))
+
+        def update(updates, state, params, count, extra_args):
             missing = set(numeric) - set(state.hyperparams)
             if missing:
                 raise ValueError(
-                    f"inject_hyperparams: state.hyperparams lacks {sorted(missing)}; keep every key that "
+                    f"{lead(factory_name)}: state.hyperparams lacks {sorted(missing)}; keep every key that "
                     "init put there (set values with gradxform.set_hyperparams)."
                 )
             hyperparams = values_at(state.count, state.hyperparams)
-            inner = factory(**static, **hyperparams)
-            updates, inner_state = call_update(inner, updates, state.inner_state, params, extra_args)
-            return updates, InjectHyperparamsState(safe_increment(state.count), hyperparams, inner_state)
+            out, inner_state = inner(hyperparams).update(updates, state.inner_state, params, state.count, extra_args)
+            return out, InjectHyperparamsState(safe_increment(state.count), hyperparams, inner_state)
 
-        return GradientTransformation(init, update)
+        return make_block(factory_name, init, update)
 
     wrapped.__name__ = f"inject_hyperparams({getattr(factory, '__name__', 'factory')})"
     wrapped.__doc__ = f"{getattr(factory, '__name__', 'factory')} with live hyperparameters.\n\n{factory.__doc__ or ''}"
@@ -178,13 +183,13 @@ def inject_hyperparams(
 
 
 def set_hyperparams(state: InjectHyperparamsState, **values: Any) -> InjectHyperparamsState:
-    """A copy of ``state`` with the named hyperparameters set, each in the dtype already stored.
+    """A copy of `state` with the named hyperparameters set, each in the dtype already stored.
 
     Keeping the stored dtype (and shape) keeps the jitted step's input
     signature, so setting a value between steps compiles nothing new
-    (assigning a Python float into ``state.hyperparams`` directly would
+    (assigning a Python float into `state.hyperparams` directly would
     change float32 into a weakly typed float and recompile once). Concrete
-    values must be finite; unknown names raise ``KeyError`` listing the known
+    values must be finite; unknown names raise `KeyError` listing the known
     ones.
     """
     if not isinstance(state, InjectHyperparamsState):

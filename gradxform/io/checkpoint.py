@@ -10,14 +10,14 @@ File format (version 1), all integers little-endian::
     data                 each leaf's raw little-endian bytes, C order, at its offset
 
 Nothing in the file is executed or unpickled: the header is JSON, dtypes are
-looked up by name in a fixed table, and data are raw bytes. :func:`restore`
+looked up by name in a fixed table, and data are raw bytes. `restore`
 reads the whole file, checks magic, version, header CRC, exact length and each
 leaf's CRC-32, then checks every leaf against the template (key path, shape,
 dtype) and raises naming the first mismatch; it returns a state only when all
 of it is right, never a partial one.
 
-:func:`save` is atomic: it writes a temporary file in the target's directory,
-flushes and fsyncs it, ``os.replace``-s it over the target and fsyncs the
+`save` is atomic: it writes a temporary file in the target's directory,
+flushes and fsyncs it, `os.replace`-s it over the target and fsyncs the
 directory, so a crash at any point leaves either the old file or the new one.
 """
 
@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gradxform.tree import PyTree, dtype_of, path_str, shape_of
+from gradxform.numerics import PyTree, dtype_of, path_str, shape_of
 
 MAGIC = b"GXFCKPT\n"
 FORMAT_VERSION = 1
@@ -128,10 +128,10 @@ def _write_atomic(path: str, blob: bytes) -> None:
 
 
 def save(path: str | os.PathLike, tree: PyTree) -> None:
-    """Writes ``tree`` (any pytree of arrays and numbers) to ``path`` atomically.
+    """Writes `tree` (any pytree of arrays and numbers) to `path` atomically.
 
     Save the parameters with the state by saving a tree holding both, e.g.
-    ``save(path, {"params": params, "opt_state": state})``. The file is fully
+    `save(path, {"params": params, "opt_state": state})`. The file is fully
     encoded in memory first, so a bad leaf raises before anything is written.
     """
     _write_atomic(os.fspath(path), _encode(tree))
@@ -198,12 +198,12 @@ def _decode(path: Any, blob: bytes) -> tuple[dict, memoryview]:
 
 
 def restore(path: str | os.PathLike, template: PyTree) -> PyTree:
-    """Reads the tree saved at ``path``, checked against ``template``; returns it with ``template``'s structure.
+    """Reads the tree saved at `path`, checked against `template`; returns it with `template`'s structure.
 
-    ``template`` is a tree of the same structure, e.g. ``tx.init(params)`` or
-    ``jax.eval_shape(tx.init, params)`` (its leaves may be arrays or
-    ``jax.ShapeDtypeStruct``; only their shapes and dtypes are used). Raises
-    :class:`CheckpointError` (a ``ValueError``) naming the first difference in
+    `template` is a tree of the same structure, e.g. `tx.init(params)` or
+    `jax.eval_shape(tx.init, params)` (its leaves may be arrays or
+    `jax.ShapeDtypeStruct`; only their shapes and dtypes are used). Raises
+    `CheckpointError` (a `ValueError`) naming the first difference in
     key path, shape or dtype, or saying how the file is damaged.
     """
     with open(path, "rb") as f:

@@ -1,0 +1,162 @@
+"""The skeleton every elementwise block is built on: validate, init, check, resolve, compute, store.
+
+A block states only its math. `elementwise(name, fn, ...)` does the rest, the
+same way for every block:
+
+* **build**: each hyperparameter is validated against its range (errors led by
+  the function the user called);
+* **init**: one moment tree per state field, each leaf born in the parameter's
+  shape and placement (`gradxform.numerics.full_like`), stored in the field's
+  dtype rule (`storage`); the state class marks those fields `per_param`;
+* **update**: the update tree is checked against every moment tree (structure,
+  shapes, dtypes), hyperparameters are resolved once for the optimizer's step
+  count, then per leaf `fn(h, u, *moments)` runs in the leaf's compute dtype (at
+  least float32), `h` holding the hyperparameters cast once to the leaf's real
+  compute dtype (and `h.t`, the step number $t = 1, 2, \\dots$, for blocks that read
+  it). New moments are rounded once, to their storage dtype; the outgoing update
+  stays in the compute dtype for the next block.
+"""
+
+from __future__ import annotations
+
+import types
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from gradxform.core.transform import EmptyState, GradientTransformation, make_block
+from gradxform.errors import lead
+from gradxform.hyper.validate import Range, validate, validate_dtype
+from gradxform.hyper.values import Hyperparameter, is_schedule, resolve
+from gradxform.numerics.checks import check_inexact, check_match
+from gradxform.numerics.counts import safe_increment
+from gradxform.numerics.dtypes import compute_dtype, real_dtype
+from gradxform.numerics.tree_math import full_like
+
+PyTree = Any
+DtypeRule = Callable[[jnp.dtype], jnp.dtype]
+
+
+def storage(who: str, state_dtype: Any = None, *, real: bool = False, name: str = "state_dtype") -> DtypeRule:
+    """The dtype a moment is stored in, as a function of its parameter's dtype.
+
+    Args:
+      who: the block's name (for the error on a bad dtype).
+      state_dtype: a floating dtype to store in, or `None`: the parameter's dtype
+        (its real dtype when `real`, for statistics of $|g|^2$).
+      real: the moment is real even for complex parameters.
+      name: the argument's name, for the error message.
+    """
+    fixed = validate_dtype(who, name, state_dtype)
+    if fixed is not None:
+        return lambda dt: fixed
+    return real_dtype if real else (lambda dt: jnp.dtype(dt))
+
+
+def scalars_for(values: Mapping[str, jax.Array], count: jax.Array | None, dtype: Any) -> types.SimpleNamespace:
+    """The hyperparameters of one update cast to `dtype`, with `t = count + 1` (and `count`) when given."""
+    h = {k: v.astype(dtype) for k, v in values.items()}
+    if count is not None:
+        h["count"] = count
+        h["t"] = safe_increment(count).astype(dtype)
+    return types.SimpleNamespace(**h)
+
+
+def map_leaves(
+    fn: Callable[..., Any],
+    values: Mapping[str, jax.Array],
+    count: jax.Array | None,
+    updates: PyTree,
+    *trees: PyTree,
+) -> PyTree:
+    """`fn(h, u, *xs)` per leaf, every input in its compute dtype, `h` from `scalars_for` in the leaf's real one.
+
+    The result has `updates`' structure, a leaf holding whatever `fn` returns for it.
+    """
+    cache: dict[Any, types.SimpleNamespace] = {}
+
+    def one(u, *xs):
+        ct = compute_dtype(u.dtype, *(x.dtype for x in xs))
+        rt = real_dtype(ct)
+        if rt not in cache:
+            cache[rt] = scalars_for(values, count, rt)
+        return fn(cache[rt], *(x.astype(compute_dtype(x.dtype)) for x in (u, *xs)))
+
+    return jax.tree.map(one, updates, *trees)
+
+
+def field(tree: PyTree, results: PyTree, i: int) -> PyTree:
+    """The `i`-th entry of each per-leaf result tuple of `map_leaves`, in `tree`'s structure."""
+    return jax.tree.map(lambda _, r: r[i], tree, results)
+
+
+def stored(new: PyTree, old: PyTree) -> PyTree:
+    """New moments rounded once to the dtype the old ones are stored in."""
+    return jax.tree.map(lambda n, o: n.astype(o.dtype), new, old)
+
+
+def require_params(who: str, updates: PyTree, params: PyTree | None) -> None:
+    """Raises unless `params` were passed (an empty update tree needs none) and match the updates."""
+    if params is None and jax.tree.leaves(updates):
+        raise ValueError(f"{lead(who)}: update needs the parameters: call tx.update(grads, state, params).")
+    if params is not None:
+        check_match(updates, params, who, what="the parameters")
+
+
+def elementwise(
+    name: str,
+    fn: Callable[..., Any],
+    *,
+    hyper: Mapping[str, tuple[Hyperparameter, Range]] | None = None,
+    state: type | None = None,
+    rules: Mapping[str, DtypeRule] | None = None,
+    initial: Mapping[str, Any] | None = None,
+    step: bool = False,
+    with_params: bool = False,
+) -> GradientTransformation:
+    """A block whose update is `fn` applied leaf by leaf (see the module docstring).
+
+    Args:
+      name: the block's public name.
+      fn: `fn(h, u, *moments[, p]) -> out` for a stateless block, or
+        `-> (out, *new_moments)`, one per field of `state` in order.
+      hyper: `{name: (value, range)}`; each value may be a number, a JAX scalar or a
+        schedule (a schedule makes the block read the step count).
+      state: the state NamedTuple class; each field is a moment tree.
+      rules: `{field: dtype rule}` (default: the parameter's dtype).
+      initial: `{field: initial value}` (default 0); used once, at init.
+      step: `fn` reads `h.t` (and `h.count`).
+      with_params: `fn` also takes the parameter leaf (`update` then needs `params`).
+    """
+    hyper = dict(hyper or {})
+    for key, (value, rng) in hyper.items():
+        validate(name, key, value, rng)
+    fields = state._fields if state is not None else ()
+    rules = {f: (rules or {}).get(f, lambda dt: jnp.dtype(dt)) for f in fields}
+    initial = dict(initial or {})
+    needs_step = step or any(is_schedule(v) for v, _ in hyper.values())
+
+    def init(params):
+        check_inexact(params, name)
+        if state is None:
+            return EmptyState()
+        return state(*(full_like(params, initial.get(f, 0), rules[f]) for f in fields))
+
+    def update(updates, st, params, count, extra_args):
+        moments = [getattr(st, f) for f in fields]
+        for f, m in zip(fields, moments):
+            check_match(updates, m, name, rules[f])
+        if with_params:
+            require_params(name, updates, params)
+        values = {k: resolve(v, count, k) for k, (v, _) in hyper.items()}
+        trees = moments + ([params] if with_params else [])
+        results = map_leaves(fn, values, count if needs_step else None, updates, *trees)
+        if state is None:
+            return results, st
+        out = field(updates, results, 0)
+        new = [stored(field(updates, results, i + 1), m) for i, m in enumerate(moments)]
+        return out, state(*new)
+
+    return make_block(name, init, update, needs_step=needs_step, stateless=state is None)

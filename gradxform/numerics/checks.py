@@ -1,0 +1,90 @@
+"""Trace-time checks of trees: leaf dtypes, and an update tree against the state or the parameters.
+
+The checks read only static shapes and dtypes, so they cost nothing at run time
+and fire while a function is traced, before anything is computed. Each message
+is led by the name of the function the user called (`gradxform.errors.lead`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+from gradxform.errors import lead
+from gradxform.numerics.dtypes import compute_dtype, dtype_of, shape_of
+
+PyTree = Any
+
+
+def path_str(path: tuple) -> str:
+    """A key path as the user would index it, e.g. `['layers'][0].w`; `<root>` if empty."""
+    return jax.tree_util.keystr(path) or "<root>"
+
+
+def _describe(x: Any) -> str:
+    return f"{dtype_of(x)}{list(shape_of(x))}"
+
+
+def check_inexact(tree: PyTree, who: str) -> None:
+    """Raises `TypeError` naming the first leaf that is not a float or complex array."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        dtype = dtype_of(leaf)
+        if not jnp.issubdtype(dtype, jnp.inexact):
+            raise TypeError(
+                f"{lead(who)}: the leaf at {path_str(path)} has dtype {dtype}; optimizers need float "
+                "or complex leaves. Keep integer and boolean leaves out of the tree you optimize "
+                "(split them off, or wrap the optimizer so it does not see them)."
+            )
+
+
+def check_match(
+    updates: PyTree,
+    reference: PyTree,
+    who: str,
+    dtype_rule: Callable[[jnp.dtype], Any] | None = None,
+    what: str = "the state made by init",
+) -> None:
+    """Raises `ValueError` at the first path where `updates` differs from `reference`.
+
+    Structure and shapes must be equal. If `dtype_rule` is given, each
+    `reference` leaf must compute in the same dtype as `dtype_rule(updates leaf
+    dtype)` (updates flow between blocks in the compute dtype, so a bfloat16
+    moment meets float32 updates; a float64 gradient for float32 state is an error).
+    """
+    who = lead(who)
+    u_leaves, u_def = jax.tree_util.tree_flatten_with_path(updates)
+    r_leaves, r_def = jax.tree_util.tree_flatten_with_path(reference)
+    if u_def != r_def:
+        u_paths = [path_str(p) for p, _ in u_leaves]
+        r_paths = [path_str(p) for p, _ in r_leaves]
+        missing = [p for p in r_paths if p not in set(u_paths)]
+        extra = [p for p in u_paths if p not in set(r_paths)]
+        if missing and extra:
+            diff = f"the updates have {extra[0]} where {what} has {missing[0]}"
+        elif missing:
+            diff = f"the updates lack {missing[0]}, which {what} has"
+        elif extra:
+            diff = f"the updates have {extra[0]}, which {what} lacks"
+        else:
+            diff = f"the containers differ (updates {u_def}, {what} {r_def})"
+        raise ValueError(
+            f"{who}: the update tree does not match {what}: {diff}. "
+            "Pass gradients for the same parameters that were given to init."
+        )
+    for (path, u), (_, r) in zip(u_leaves, r_leaves):
+        if shape_of(u) != shape_of(r):
+            raise ValueError(
+                f"{who}: the update at {path_str(path)} has shape {list(shape_of(u))} but {what} has "
+                f"shape {list(shape_of(r))}."
+            )
+        if dtype_rule is not None:
+            want = jnp.dtype(dtype_rule(dtype_of(u)))
+            if dtype_of(r) != want and compute_dtype(dtype_of(r)) != compute_dtype(want):
+                raise ValueError(
+                    f"{who}: the update at {path_str(path)} is {_describe(u)} but {what} holds "
+                    f"{_describe(r)}; init and update must see the same dtypes "
+                    "(cast the gradients, or call init again)."
+                )

@@ -1,0 +1,93 @@
+"""Arithmetic over pytrees, once: sums, dot products, norms, casts and the allocation of state.
+
+Every function here accepts trees with `None` leaves (the empty subtrees that
+`gradxform.masked` and `gradxform.partition` hand their inner
+transforms) and skips them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+from jax.experimental.shard_alike import shard_alike
+
+from gradxform.numerics.dtypes import compute_dtype, dtype_of, shape_of
+
+PyTree = Any
+
+
+def abs_sq(x: jax.Array) -> jax.Array:
+    """$|x|^2$: `x * x` for real `x`; $\\mathrm{re}(x)^2 + \\mathrm{im}(x)^2$ (a real array) for complex `x`."""
+    if jnp.iscomplexobj(x):
+        return jnp.real(x) ** 2 + jnp.imag(x) ** 2
+    return x * x
+
+
+def tree_vdot(a: PyTree, b: PyTree) -> jax.Array:
+    """$\\sum_\\ell \\mathrm{Re}\\langle a_\\ell, b_\\ell\\rangle$ over the leaves (0 for empty trees)."""
+    parts = [jnp.real(jnp.vdot(x, y)) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b))]
+    return sum(parts[1:], parts[0]) if parts else jnp.zeros([])
+
+
+def tree_sum_sq(tree: PyTree) -> jax.Array:
+    """$\\sum_\\ell \\sum_i |u_{\\ell,i}|^2$, a real scalar accumulated in at least float32."""
+    parts = [jnp.sum(abs_sq(u.astype(compute_dtype(u.dtype)))) for u in jax.tree.leaves(tree)]
+    return sum(parts[1:], parts[0]) if parts else jnp.zeros([], jnp.float32)
+
+
+def global_norm(tree: PyTree) -> jax.Array:
+    """The L2 norm of the whole tree, $\\sqrt{\\sum_\\ell \\sum_i |u_{\\ell,i}|^2}$, in at least float32."""
+    return jnp.sqrt(tree_sum_sq(tree))
+
+
+def tree_axpy(alpha: jax.Array, d: PyTree, x: PyTree) -> PyTree:
+    """$x + \\alpha d$, each leaf keeping `x`'s dtype."""
+    return jax.tree.map(lambda xi, di: (xi + alpha * di).astype(jnp.result_type(xi)), x, d)
+
+
+def tree_scale(alpha: jax.Array, d: PyTree) -> PyTree:
+    """$\\alpha d$, each leaf keeping its dtype."""
+    return jax.tree.map(lambda di: (alpha * di).astype(jnp.result_type(di)), d)
+
+
+def cast_like(tree: PyTree, like: PyTree) -> PyTree:
+    """Each leaf of `tree` cast to the dtype of the matching leaf of `like` (a no-op where they agree)."""
+    return jax.tree.map(lambda x, y: x if x.dtype == dtype_of(y) else x.astype(dtype_of(y)), tree, like)
+
+
+def _placed_like(x: Any, value: Any, dtype: Any) -> jax.Array:
+    """`value` in `x`'s shape and `dtype`, on `x`'s sharding wherever that is known.
+
+    * a concrete array or a `jax.ShapeDtypeStruct` with a sharding: `lax.full_like`
+      keeps it;
+    * a tracer (under `jax.jit`): tracers carry no sharding on an `Auto` mesh, so
+      `shard_alike` ties the new leaf to `x` and XLA's sharding propagation gives it
+      `x`'s sharding (a no-op on one device);
+    * a Python number: a fresh array.
+    """
+    if isinstance(x, jax.core.Tracer):
+        _, out = shard_alike(x, jax.lax.full_like(x, value, dtype))
+        return out
+    if isinstance(x, (jax.Array, jax.ShapeDtypeStruct)):
+        return jax.lax.full_like(x, value, dtype)
+    return jnp.full(shape_of(x), value, dtype)
+
+
+def full_like(tree: PyTree, value: Any = 0, rule: Callable[[jnp.dtype], Any] | None = None) -> PyTree:
+    """`value` in each leaf's shape, in the dtype `rule(leaf dtype)` (default: the leaf's).
+
+    Each state leaf is born where its parameter lives: with the parameter's
+    sharding for concrete sharded arrays, for `jax.ShapeDtypeStruct` s that carry a
+    sharding, and under plain `jax.jit(tx.init)` (see `_placed_like`). Every
+    leaf is a buffer of its own, so any state can be donated.
+    """
+    rule = rule or (lambda dt: dt)
+    return jax.tree.map(lambda x: _placed_like(x, value, rule(dtype_of(x))), tree)
+
+
+def zeros_like(tree: PyTree, rule: Callable[[jnp.dtype], Any] | None = None) -> PyTree:
+    """Zeros in each leaf's shape, in the dtype `rule(leaf dtype)` (default: the leaf's); see `full_like`."""
+    return full_like(tree, 0, rule)

@@ -1,0 +1,469 @@
+"""The registry: every optimizer and wrapper, declared once.
+
+An `Entry` says what the library knows about an optimizer beyond its code: its
+factory and family, the argument that is its learning rate, the references it is
+tested against (optax, `optax.contrib`, torch.optim) at non-default settings and
+which of their state fields correspond to which of ours, whether it is
+elementwise, what `update` needs (parameters, extra arguments), and the learning
+rate it races with on each race problem. Tests (parity, properties, jit/vmap/grad,
+float16/bfloat16, sharding, inject, checkpoints), the race, the docs pages and the
+benchmarks iterate `REGISTRY`; adding an optimizer is one module and one entry
+here (see the architecture page).
+
+References are named by dotted path (`"optax.adam"`, `"torch.optim.Adam"`), so the
+library imports neither optax nor torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from gradxform.core import GradientTransformation
+
+RACE_PROBLEMS = ("ravine", "rosenbrock", "saddle", "digits")
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    """A peer's implementation at the same settings.
+
+    Attributes:
+      target: the dotted path of its factory or class, e.g. `"optax.adam"`, `"torch.optim.Adam"`.
+      kwargs: its arguments (for torch.optim, those after `params`).
+      state: `{our state name: its state name}`: fields compared through `tree_get` on both states.
+    """
+
+    target: str
+    kwargs: Mapping[str, Any]
+    state: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    @property
+    def library(self) -> str:
+        """`"optax"` or `"torch"`."""
+        return self.target.split(".")[0]
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    """One parity setting: our factory's arguments and the reference built with its own."""
+
+    label: str
+    kwargs: Mapping[str, Any]
+    reference: Reference
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """What the library declares about one optimizer or wrapper.
+
+    Attributes:
+      name: its public name (`"adam"`, `"compat.torch.Adam"`, `"skip_nonfinite"`).
+      factory: the function that builds it.
+      family: the module it lives in (`"adam"`, `"sgd"`, `"torch"`, `"wrappers"`, ...).
+      kind: `"optimizer"`, `"torch"` (a torch.optim-faithful constructor) or `"wrapper"`.
+      lr_arg: the name of its learning-rate argument (`None` if it has none).
+      example: how `build` makes a default instance from a learning rate (wrappers wrap an inner optimizer).
+      cases: parity settings against optax and torch.optim.
+      elementwise: its result does not change if the leaves are concatenated (`FlatParams` accepts it).
+      needs_params: `update` needs `params`.
+      extra_args: extra arguments `update` needs (e.g. `("value",)`).
+      supports_complex: it is defined for complex parameters.
+      race_lr: `{problem: learning rate}` for the race; `None` if it does not race.
+      state_names: names a reader finds in its state (`tree_get(state, name)` is unique), for tests and docs.
+    """
+
+    name: str
+    factory: Callable[..., GradientTransformation]
+    family: str
+    kind: str = "optimizer"
+    lr_arg: str | None = "learning_rate"
+    example: Callable[[float], GradientTransformation] | None = None
+    cases: tuple[Case, ...] = ()
+    elementwise: bool = True
+    needs_params: bool = False
+    extra_args: tuple[str, ...] = ()
+    supports_complex: bool = True
+    race_lr: Mapping[str, float] | None = None
+    state_names: tuple[str, ...] = ()
+
+    def build(self, learning_rate: float = 1e-2) -> GradientTransformation:
+        """A default instance with this learning rate (every other argument at its default)."""
+        if self.example is not None:
+            return self.example(learning_rate)
+        if self.lr_arg is None:
+            return self.factory()
+        return self.factory(**{self.lr_arg: learning_rate})
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """The factory's arguments with defaults, from its signature."""
+        params = inspect.signature(self.factory).parameters
+        return {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+
+
+def _lr_table(**per_problem: float) -> dict[str, float]:
+    assert set(per_problem) == set(RACE_PROBLEMS), per_problem
+    return per_problem
+
+
+def _entries() -> list[Entry]:
+    # Imported here so that the registry module itself is cheap to import and free of cycles.
+    from gradxform import optimizers as o
+    from gradxform.compat import torch as t
+    from gradxform.wrappers import accumulate, masked, partition, skip_nonfinite
+
+    sgd_state = {"trace": "trace"}
+    adam_state = {"mu": "mu", "nu": "nu", "count": "count"}
+    adam_torch = dict(lr=0.01, betas=(0.8, 0.99), eps=1e-6)
+    return [
+        Entry(
+            "sgd",
+            o.sgd,
+            "sgd",
+            cases=(
+                Case("plain", dict(learning_rate=0.05), Reference("optax.sgd", dict(learning_rate=0.05))),
+                Case(
+                    "momentum",
+                    dict(learning_rate=0.05, momentum=0.9),
+                    Reference("optax.sgd", dict(learning_rate=0.05, momentum=0.9), sgd_state),
+                ),
+                Case(
+                    "torch",
+                    dict(learning_rate=0.05, momentum=0.7, nesterov=True),
+                    Reference("torch.optim.SGD", dict(lr=0.05, momentum=0.7, nesterov=True)),
+                ),
+            ),
+            race_lr=_lr_table(ravine=0.15, rosenbrock=3e-3, saddle=0.05, digits=0.5),
+            state_names=(),
+        ),
+        Entry(
+            "momentum",
+            o.momentum,
+            "sgd",
+            cases=(
+                Case(
+                    "beta=0.8",
+                    dict(learning_rate=0.05, beta=0.8),
+                    Reference("optax.sgd", dict(learning_rate=0.05, momentum=0.8), sgd_state),
+                ),
+            ),
+            race_lr=_lr_table(ravine=0.03, rosenbrock=1e-3, saddle=0.01, digits=0.05),
+            state_names=("trace",),
+        ),
+        Entry(
+            "nesterov",
+            o.nesterov,
+            "sgd",
+            cases=(
+                Case(
+                    "beta=0.9",
+                    dict(learning_rate=0.05, beta=0.9),
+                    Reference("optax.sgd", dict(learning_rate=0.05, momentum=0.9, nesterov=True), sgd_state),
+                ),
+            ),
+            race_lr=_lr_table(ravine=0.03, rosenbrock=1e-3, saddle=0.01, digits=0.05),
+            state_names=("trace",),
+        ),
+        Entry(
+            "rmsprop",
+            o.rmsprop,
+            "rmsprop",
+            cases=(
+                Case(
+                    "eps outside",
+                    dict(learning_rate=0.01, decay=0.9, eps=1e-8),
+                    Reference(
+                        "optax.rmsprop", dict(learning_rate=0.01, decay=0.9, eps=1e-8, eps_in_sqrt=False), {"nu": "nu"}
+                    ),
+                ),
+                Case(
+                    "eps inside",
+                    dict(learning_rate=0.01, decay=0.95, eps=1e-6, eps_in_sqrt=True),
+                    Reference(
+                        "optax.rmsprop", dict(learning_rate=0.01, decay=0.95, eps=1e-6, eps_in_sqrt=True), {"nu": "nu"}
+                    ),
+                ),
+                Case(
+                    "centered momentum",
+                    dict(learning_rate=0.01, centered=True, momentum=0.9, eps=1e-4, eps_in_sqrt=True),
+                    Reference(
+                        "optax.rmsprop",
+                        dict(learning_rate=0.01, centered=True, momentum=0.9, eps=1e-4, eps_in_sqrt=True),
+                        {"mu": "mu", "nu": "nu", "trace": "trace"},
+                    ),
+                ),
+                Case(
+                    "bias-corrected nesterov",
+                    dict(learning_rate=0.01, bias_correction=True, momentum=0.5, nesterov=True),
+                    Reference(
+                        "optax.rmsprop",
+                        dict(learning_rate=0.01, bias_correction=True, momentum=0.5, nesterov=True, eps_in_sqrt=False),
+                        {"nu": "nu", "trace": "trace"},
+                    ),
+                ),
+            ),
+            race_lr=_lr_table(ravine=0.03, rosenbrock=0.01, saddle=0.01, digits=1e-3),
+            state_names=("nu",),
+        ),
+        Entry(
+            "adam",
+            o.adam,
+            "adam",
+            cases=(
+                Case(
+                    "defaults", dict(learning_rate=0.01), Reference("optax.adam", dict(learning_rate=0.01), adam_state)
+                ),
+                Case(
+                    "eps_root",
+                    dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6, eps_root=1e-8),
+                    Reference(
+                        "optax.adam", dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6, eps_root=1e-8), adam_state
+                    ),
+                ),
+                Case(
+                    "torch",
+                    dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6),
+                    Reference("torch.optim.Adam", adam_torch),
+                ),
+            ),
+            race_lr=_lr_table(ravine=0.3, rosenbrock=0.1, saddle=0.05, digits=3e-3),
+            state_names=("count", "mu", "nu"),
+        ),
+        Entry(
+            "adamw",
+            o.adamw,
+            "adam",
+            needs_params=True,
+            cases=(
+                Case(
+                    "weight_decay=0.1",
+                    dict(learning_rate=0.01, weight_decay=0.1),
+                    Reference("optax.adamw", dict(learning_rate=0.01, weight_decay=0.1), adam_state),
+                ),
+                Case(
+                    "torch",
+                    dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6, weight_decay=0.1),
+                    Reference("torch.optim.AdamW", dict(adam_torch, weight_decay=0.1)),
+                ),
+            ),
+            race_lr=_lr_table(ravine=0.3, rosenbrock=0.1, saddle=0.05, digits=3e-3),
+            state_names=("count", "mu", "nu"),
+        ),
+        Entry(
+            "nadam",
+            o.nadam,
+            "adam",
+            cases=(
+                Case(
+                    "b1=0.9",
+                    dict(learning_rate=0.01),
+                    Reference("optax.nadam", dict(learning_rate=0.01), {"mu": "mu", "nu": "nu", "count": "count"}),
+                ),
+                Case(
+                    "non-default",
+                    dict(learning_rate=0.02, b1=0.85, b2=0.995, eps=1e-7),
+                    Reference(
+                        "optax.nadam", dict(learning_rate=0.02, b1=0.85, b2=0.995, eps=1e-7), {"mu": "mu", "nu": "nu"}
+                    ),
+                ),
+            ),
+            race_lr=_lr_table(ravine=0.3, rosenbrock=0.1, saddle=0.05, digits=3e-3),
+            state_names=("count", "mu", "nu"),
+        ),
+        Entry(
+            "amsgrad",
+            o.amsgrad,
+            "adam",
+            cases=(
+                Case(
+                    "defaults",
+                    dict(learning_rate=0.01),
+                    Reference("optax.amsgrad", dict(learning_rate=0.01), {"mu": "mu", "nu": "nu", "max": "nu_max"}),
+                ),
+                Case(
+                    "non-default",
+                    dict(learning_rate=0.02, b1=0.8, b2=0.99, eps=1e-6),
+                    Reference(
+                        "optax.amsgrad",
+                        dict(learning_rate=0.02, b1=0.8, b2=0.99, eps=1e-6),
+                        {"mu": "mu", "nu": "nu", "max": "nu_max"},
+                    ),
+                ),
+            ),
+            race_lr=_lr_table(ravine=0.3, rosenbrock=0.1, saddle=0.05, digits=3e-3),
+            state_names=("count", "mu", "nu", "max"),
+        ),
+        Entry(
+            "adagrad",
+            o.adagrad,
+            "adagrad",
+            cases=(
+                Case(
+                    "non-default",
+                    dict(learning_rate=0.1, initial_accumulator_value=0.2, eps=1e-6),
+                    Reference(
+                        "optax.adagrad",
+                        dict(learning_rate=0.1, initial_accumulator_value=0.2, eps=1e-6),
+                        {"sum_sq": "sum_of_squares"},
+                    ),
+                ),
+            ),
+            race_lr=_lr_table(ravine=1.0, rosenbrock=1.0, saddle=0.3, digits=0.1),
+            state_names=("sum_sq",),
+        ),
+        Entry(
+            "adadelta",
+            o.adadelta,
+            "adadelta",
+            cases=(
+                Case(
+                    "non-default",
+                    dict(learning_rate=0.5, rho=0.8, eps=1e-5),
+                    Reference(
+                        "optax.adadelta", dict(learning_rate=0.5, rho=0.8, eps=1e-5), {"nu": "e_g", "delta_sq": "e_x"}
+                    ),
+                ),
+                Case(
+                    "torch",
+                    dict(learning_rate=0.5, rho=0.8, eps=1e-5),
+                    Reference("torch.optim.Adadelta", dict(lr=0.5, rho=0.8, eps=1e-5)),
+                ),
+            ),
+            race_lr=_lr_table(ravine=1.0, rosenbrock=1.0, saddle=1.0, digits=1.0),
+            state_names=("nu", "delta_sq"),
+        ),
+        # torch.optim-faithful constructors: parity with torch.optim at torch's defaults and at others.
+        *_torch_entries(t),
+        # wrappers: each wraps a default inner optimizer in `example`.
+        Entry(
+            "skip_nonfinite",
+            skip_nonfinite,
+            "wrappers",
+            kind="wrapper",
+            lr_arg=None,
+            example=lambda lr: skip_nonfinite(o.adam(lr), max_consecutive=3),
+            state_names=("count", "mu", "nu", "consecutive", "total"),
+        ),
+        Entry(
+            "accumulate",
+            accumulate,
+            "wrappers",
+            kind="wrapper",
+            lr_arg=None,
+            example=lambda lr: accumulate(o.adam(lr), k=2),
+            state_names=("count", "mu", "nu", "acc", "micro_step"),
+        ),
+        Entry(
+            "masked",
+            masked,
+            "wrappers",
+            kind="wrapper",
+            lr_arg=None,
+            example=lambda lr: masked(o.adam(lr), lambda p: _all(p, True)),
+            state_names=("count", "mu", "nu"),
+        ),
+        Entry(
+            "partition",
+            partition,
+            "wrappers",
+            kind="wrapper",
+            lr_arg=None,
+            example=lambda lr: partition({"a": o.adam(lr), "b": o.sgd(lr, momentum=0.9)}, _alternate),
+            state_names=("count", "mu", "nu", "trace"),
+        ),
+    ]
+
+
+def _all(tree: Any, value: bool) -> Any:
+    import jax
+
+    return jax.tree.map(lambda _: value, tree)
+
+
+def _alternate(tree: Any) -> Any:
+    """Labels leaves "a", "b", "a", ... in flattening order (a partition that splits every tree)."""
+    import jax
+
+    leaves, treedef = jax.tree.flatten(tree)
+    return jax.tree.unflatten(treedef, ["a" if i % 2 == 0 else "b" for i in range(len(leaves))])
+
+
+def _torch_entries(t: Any) -> list[Entry]:
+    """The `gradxform.compat.torch` constructors, each with torch.optim cases (torch's own argument names)."""
+    cases = {
+        "SGD": [
+            ("plain", dict(lr=0.05)),
+            ("momentum-dampening-wd", dict(lr=0.02, momentum=0.9, dampening=0.3, weight_decay=1e-2)),
+            ("nesterov-wd", dict(lr=0.02, momentum=0.8, nesterov=True, weight_decay=5e-3)),
+            ("maximize", dict(lr=0.01, momentum=0.5, maximize=True)),
+        ],
+        "Adam": [
+            ("defaults", dict()),
+            ("amsgrad-l2", dict(lr=3e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05, amsgrad=True)),
+            ("decoupled", dict(lr=2e-3, weight_decay=0.1, decoupled_weight_decay=True)),
+        ],
+        "AdamW": [("defaults", dict()), ("amsgrad", dict(lr=5e-3, weight_decay=0.05, amsgrad=True))],
+        "RMSprop": [
+            ("defaults", dict()),
+            ("centered-momentum-wd", dict(lr=1e-3, alpha=0.9, centered=True, momentum=0.9, weight_decay=1e-2)),
+        ],
+        "Adagrad": [
+            ("defaults", dict()),
+            ("lr_decay-iav-wd", dict(lr=0.05, lr_decay=1e-2, initial_accumulator_value=0.1, weight_decay=1e-3)),
+        ],
+        "Adadelta": [("defaults", dict()), ("wd", dict(lr=0.5, rho=0.95, eps=1e-5, weight_decay=1e-2))],
+        "NAdam": [
+            ("defaults", dict()),
+            ("decoupled", dict(lr=1e-2, weight_decay=0.05, decoupled_weight_decay=True, momentum_decay=1e-2)),
+            ("l2", dict(lr=1e-2, betas=(0.95, 0.99), weight_decay=0.02)),
+        ],
+    }
+    race = {
+        "SGD": dict(ravine=0.15, rosenbrock=3e-3, saddle=0.05, digits=0.5),
+        "Adam": dict(ravine=0.3, rosenbrock=0.1, saddle=0.05, digits=3e-3),
+        "AdamW": dict(ravine=0.3, rosenbrock=0.1, saddle=0.05, digits=3e-3),
+        "RMSprop": dict(ravine=0.03, rosenbrock=0.01, saddle=0.01, digits=1e-3),
+        "Adagrad": dict(ravine=1.0, rosenbrock=1.0, saddle=0.3, digits=0.1),
+        "Adadelta": dict(ravine=1.0, rosenbrock=1.0, saddle=1.0, digits=1.0),
+        "NAdam": dict(ravine=0.3, rosenbrock=0.1, saddle=0.05, digits=3e-3),
+    }
+    return [
+        Entry(
+            f"compat.torch.{name}",
+            getattr(t, name),
+            "torch",
+            kind="torch",
+            lr_arg="lr",
+            cases=tuple(Case(label, kw, Reference(f"torch.optim.{name}", kw)) for label, kw in cs),
+            needs_params=name == "AdamW",
+            race_lr=_lr_table(**race[name]),
+        )
+        for name, cs in cases.items()
+    ]
+
+
+_REGISTRY: dict[str, Entry] | None = None
+
+
+def registry() -> dict[str, Entry]:
+    """`{name: Entry}` for every optimizer and wrapper, in the order above."""
+    global _REGISTRY
+    if _REGISTRY is None:
+        _REGISTRY = {e.name: e for e in _entries()}
+    return _REGISTRY
+
+
+def entry(name: str) -> Entry:
+    """The entry called `name`; `KeyError` listing the names if there is none."""
+    table = registry()
+    if name not in table:
+        raise KeyError(f"no optimizer {name!r} in the registry; it has {', '.join(table)}.")
+    return table[name]
+
+
+def entries(kind: str | None = None) -> list[Entry]:
+    """The entries, all of them or those of one `kind`."""
+    return [e for e in registry().values() if kind is None or e.kind == kind]

@@ -1,0 +1,57 @@
+"""What every schedule shares: its dtype, the step as a number, argument checks, exact transition ends."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from gradxform.hyper import Schedule, is_concrete, validate
+from gradxform.numerics import hyper_dtype
+
+__all__ = ["Schedule", "as_hyper", "between", "check_number", "check_steps", "is_zero", "step_value"]
+
+
+def as_hyper(x: Any) -> jax.Array:
+    """`x` as a scalar of the hyperparameter dtype."""
+    return jnp.asarray(x).astype(hyper_dtype())
+
+
+def step_value(step: Any) -> jax.Array:
+    """The step count as a float of the hyperparameter dtype (exact up to `2**24` in float32)."""
+    return as_hyper(step)
+
+
+def check_steps(who: str, name: str, value: Any, positive: bool) -> Any:
+    """Validates a step-count argument: a non-negative (or positive) integer, if concrete."""
+    if callable(value):
+        raise TypeError(f"{who}: {name} is a number of steps; it cannot be a schedule.")
+    validate(who, name, value, 0.0, low_open=positive)
+    if is_concrete(value) and float(np.asarray(value)) != int(np.asarray(value)):
+        raise ValueError(f"{who}: {name}={value!r} must be a whole number of steps.")
+    return value
+
+
+def check_number(who: str, name: str, value: Any, *args: Any, **kwargs: Any) -> Any:
+    if callable(value):
+        raise TypeError(f"{who}: {name} must be a number or a JAX scalar, not a schedule.")
+    return validate(who, name, value, *args, **kwargs)
+
+
+def between(t: jax.Array, v: jax.Array, a: Any, b: Any, steps: Any) -> jax.Array:
+    """A transition's value `v` at `t in [0, steps]`: exactly `a` at 0, `b` at `steps`, never beyond.
+
+    Under `jit` XLA may fold constants (`c * (t / T)` into `t * (c / T)`),
+    which moves a value by an ulp; this keeps a transition's ends exact and
+    stops it overshooting them (e.g. a learning rate of `-3e-9` where it
+    should be `0`).
+    """
+    a, b = as_hyper(a), as_hyper(b)
+    v = jnp.clip(v, jnp.minimum(a, b), jnp.maximum(a, b))
+    return jnp.where(t <= 0, a, jnp.where(t >= as_hyper(steps), b, v))
+
+
+def is_zero(value: Any) -> bool:
+    return is_concrete(value) and float(np.asarray(value)) == 0.0
