@@ -19,7 +19,7 @@ from jax.sharding import PartitionSpec as P
 
 import gradxform as gx
 from gradxform.compat import torch as gxt
-from gradxform.sharding import init_sharded, state_sharding, zero1, zero1_sharding
+from gradxform.distributed import init_sharded, state_sharding, zero1, zero1_sharding
 
 SHAPES = {"w": (32, 16), "b": (16,), "v": (6,), "s": ()}
 # Tensor/FSDP-style: each parameter sharded its own way, some replicated.

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import gradxform as gx
-from gradxform.tree import INT32_MAX
+from gradxform.numerics import INT32_MAX
 
 
 def _steps(tx, grads, params=None):

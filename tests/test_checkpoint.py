@@ -13,7 +13,7 @@ import pytest
 
 import gradxform as gx
 from gradxform import checkpoint
-from gradxform.checkpoint import CheckpointError
+from gradxform.io.checkpoint import CheckpointError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

@@ -16,7 +16,7 @@ import pytest
 
 import gradxform as gx
 from gradxform import checkpoint
-from gradxform.checkpoint import CheckpointError
+from gradxform.io.checkpoint import CheckpointError
 
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "errors.md"
 

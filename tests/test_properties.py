@@ -1,6 +1,7 @@
-"""Property-based tests: every optimizer on random pytrees with random valid hyperparameters.
+"""Property-based tests: every registry entry on random pytrees, at its default and its parity settings.
 
-Properties, for each optimizer: finite inputs give finite outputs; updates keep
+Each numeric hyperparameter is drawn as a Python float, a JAX scalar or a
+constant schedule. Properties, for each optimizer: finite inputs give finite outputs; updates keep
 the gradients' shapes and dtypes and the state keeps its own; ``jit`` equals
 eager (to the rounding of the leaf's dtype: XLA may fuse differently); ``init``
 works on ``jax.ShapeDtypeStruct`` leaves and agrees with ``jax.eval_shape``.
@@ -18,6 +19,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import gradxform as gx
+from tests.refs import entries
 
 PROFILE = settings(
     max_examples=12,
@@ -65,41 +67,38 @@ def _materialize(spec, rng, scale):
     return [_materialize(v, rng, scale) for v in spec]
 
 
-def _hyper(lo, hi):
-    """A valid hyperparameter in [lo, hi] as a float, a JAX scalar or a (constant) schedule."""
-    return st.tuples(st.floats(lo, hi), st.sampled_from(["float", "array", "schedule"])).map(
-        lambda vf: vf[0] if vf[1] == "float" else jnp.float32(vf[0]) if vf[1] == "array" else (lambda c, v=vf[0]: v)
-    )
+def _settings(entry):
+    """The settings an entry is exercised at: its default build, and each parity case's arguments."""
+    return [None] + [dict(c.kwargs) for c in entry.cases]
 
 
-LR = _hyper(1e-4, 1.0)
-UNIT = _hyper(0.0, 0.99)
-EPS = _hyper(1e-8, 1e-3)
-ADAM = dict(learning_rate=LR, b1=UNIT, b2=_hyper(0.5, 0.9999), eps=EPS, eps_root=_hyper(0.0, 1e-6))
+def _takes_schedule(entry, kwargs, name):
+    """Whether the factory accepts a schedule for `name` (init-only values, such as Adagrad's initial
+    accumulator, refuse one with a TypeError)."""
+    try:
+        entry.factory(**{**kwargs, name: lambda c: kwargs[name]})
+    except TypeError:
+        return False
+    return True
 
-OPTIMIZERS = {
-    "sgd": (gx.sgd, dict(learning_rate=LR, momentum=st.one_of(st.none(), UNIT))),
-    "momentum": (gx.momentum, dict(learning_rate=LR, beta=UNIT, nesterov=st.booleans())),
-    "nesterov": (gx.nesterov, dict(learning_rate=LR, beta=UNIT)),
-    "rmsprop": (
-        gx.rmsprop,
-        dict(
-            learning_rate=LR,
-            decay=UNIT,
-            eps=EPS,
-            centered=st.booleans(),
-            momentum=st.one_of(st.none(), UNIT),
-            bias_correction=st.booleans(),
-            eps_in_sqrt=st.booleans(),
-        ),
-    ),
-    "adam": (gx.adam, ADAM),
-    "adamw": (gx.adamw, dict(ADAM, weight_decay=_hyper(0.0, 0.5))),
-    "nadam": (gx.nadam, ADAM),
-    "amsgrad": (gx.amsgrad, ADAM),
-    "adagrad": (gx.adagrad, dict(learning_rate=LR, initial_accumulator_value=st.floats(0.0, 1.0), eps=EPS)),
-    "adadelta": (gx.adadelta, dict(learning_rate=LR, rho=UNIT, eps=EPS)),
-}
+
+def _forms(data, entry, kwargs):
+    """Each numeric argument as drawn: a Python float, a JAX scalar, or a constant schedule."""
+    out = {}
+    for k, v in kwargs.items():
+        if isinstance(v, float) and not isinstance(v, bool):
+            forms = ["float", "array"] + (["schedule"] if _takes_schedule(entry, kwargs, k) else [])
+            form = data.draw(st.sampled_from(forms), label=k)
+            v = v if form == "float" else jnp.float32(v) if form == "array" else (lambda c, v=v: v)
+        out[k] = v
+    return out
+
+
+def _build(data, entry):
+    setting = data.draw(st.sampled_from(_settings(entry)), label="setting")
+    if setting is None:
+        return entry.build(1e-2)
+    return entry.factory(**_forms(data, entry, setting))
 
 
 def _ulps(dtype):
@@ -152,37 +151,38 @@ def _check_optimizer(tx, params, grads):
         _assert_close(a, b, a.dtype)
 
 
-def _example(data, name, dtypes, scale_range=(1e-3, 10.0)):
-    factory, space = OPTIMIZERS[name]
-    kwargs = {k: data.draw(v, label=k) for k, v in space.items()}
+def _example(data, entry, dtypes, scale_range=(1e-3, 10.0)):
+    tx = _build(data, entry)
     spec = data.draw(trees(dtypes), label="tree")
     seed = data.draw(st.integers(0, 2**16), label="seed")
     scale = data.draw(st.floats(*scale_range), label="scale")
     rng = np.random.default_rng(seed)
     params = _materialize(spec, rng, 1.0)
     grads = [_materialize(spec, rng, scale) for _ in range(STEPS)]
-    return factory(**kwargs), params, grads
+    return tx, params, grads
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("entry", entries())
 @PROFILE
 @given(data=st.data())
-def test_optimizer_properties_f32_bf16_complex(name, data):
-    tx, params, grads = _example(data, name, [jnp.float32, jnp.bfloat16, jnp.complex64])
+def test_optimizer_properties_f32_bf16_complex(entry, data):
+    dtypes = [jnp.float32, jnp.bfloat16] + ([jnp.complex64] if entry.supports_complex else [])
+    tx, params, grads = _example(data, entry, dtypes)
     _check_optimizer(tx, params, grads)
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("entry", entries())
 @settings(PROFILE, max_examples=4)
 @given(data=st.data())
-def test_optimizer_properties_float64(name, data):
+def test_optimizer_properties_float64(entry, data):
     with jax.enable_x64(True):
-        tx, params, grads = _example(data, name, [jnp.float64, jnp.float32, jnp.complex128])
+        dtypes = [jnp.float64, jnp.float32] + ([jnp.complex128] if entry.supports_complex else [])
+        tx, params, grads = _example(data, entry, dtypes)
         _check_optimizer(tx, params, grads)
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
-def test_every_optimizer_on_a_tree_with_every_leaf_kind(name):
+@pytest.mark.parametrize("entry", entries())
+def test_every_optimizer_on_a_tree_with_every_leaf_kind(entry):
     """A fixed tree holding each leaf kind at once, so every kind is covered whatever hypothesis draws."""
     spec = {
         "f32": ("leaf", (2, 3), jnp.float32),
@@ -191,7 +191,8 @@ def test_every_optimizer_on_a_tree_with_every_leaf_kind(name):
         "empty": ("leaf", (0, 2), jnp.bfloat16),
     }
     rng = np.random.default_rng(0)
-    factory, _ = OPTIMIZERS[name]
+    if not entry.supports_complex:
+        spec["c64"] = (("leaf", (2,), jnp.float32), ("leaf", (), jnp.float32))
     params = _materialize(spec, rng, 1.0)
     grads = [_materialize(spec, rng, 2.0) for _ in range(STEPS)]
-    _check_optimizer(factory(1e-2), params, grads)
+    _check_optimizer(entry.build(1e-2), params, grads)

@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax.numpy as jnp
-import numpy as np
 
 from gradxform.blocks.base import elementwise, storage
 from gradxform.core.state import per_param
 from gradxform.core.transform import GradientTransformation
 from gradxform.hyper.validate import CLOSED_UNIT, UNIT
-from gradxform.hyper.values import Hyperparameter, is_concrete
+from gradxform.hyper.values import Hyperparameter, is_zero
 
 PyTree = Any
 
@@ -21,10 +20,6 @@ class TraceState(NamedTuple):
     """`trace`: the momentum buffer $v$."""
 
     trace: PyTree
-
-
-def _is_zero(value: Any) -> bool:
-    return is_concrete(value) and not callable(value) and float(np.asarray(value)) == 0.0
 
 
 def trace(
@@ -50,7 +45,7 @@ def trace(
       state_dtype: the dtype $v$ is stored in (default: the parameter's).
       dampening: $\tau \in [0, 1]$.
     """
-    damped = not _is_zero(dampening)
+    damped = not is_zero(dampening)
 
     def fn(h, g, v):
         if damped:  # v_0 = 0, so v_1 = g_1: the first step is undampened

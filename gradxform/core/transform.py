@@ -38,7 +38,7 @@ import jax
 from gradxform.core.state import StepState
 from gradxform.errors import lead, user_function
 from gradxform.numerics.counts import safe_increment, zero_count
-from gradxform.numerics.tree_math import cast_like
+from gradxform.numerics.tree_math import cast_out
 
 PyTree = Any
 Params = PyTree
@@ -194,7 +194,7 @@ def as_transform(block: Block) -> GradientTransformation:
     def update(updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any):
         with user_function(block.name):
             out, state = root.update(updates, state, params, None, extra_args)
-            return cast_like(out, updates), state
+            return cast_out(out, updates), state
 
     setattr(update, _BLOCK, block)
     return GradientTransformation(init, update)

@@ -13,7 +13,7 @@ from gradxform.hyper.validate import (
     validate_dtype,
     validate_int,
 )
-from gradxform.hyper.values import Hyperparameter, Schedule, is_concrete, is_schedule, resolve
+from gradxform.hyper.values import Hyperparameter, Schedule, is_concrete, is_schedule, is_zero, resolve
 
 __all__ = [
     "ANY",
@@ -28,6 +28,7 @@ __all__ = [
     "inject_hyperparams",
     "is_concrete",
     "is_schedule",
+    "is_zero",
     "resolve",
     "set_hyperparams",
     "validate",

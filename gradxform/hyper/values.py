@@ -32,6 +32,18 @@ def is_schedule(value: Any) -> bool:
     return callable(value) and not isinstance(value, type)
 
 
+def is_zero(value: Any) -> bool:
+    """True for a Python or NumPy number equal to zero: a value that may choose a chain's structure.
+
+    JAX arrays never count as zero (a live hyperparameter stored as an array can be
+    set to any value later, so it must get the block a non-zero value would), nor
+    do schedules.
+    """
+    if isinstance(value, (bool, np.bool_)) or isinstance(value, jax.Array) or is_schedule(value):
+        return False
+    return isinstance(value, (int, float, np.number, np.ndarray)) and float(np.asarray(value)) == 0.0
+
+
 def resolve(value: Hyperparameter, count: jax.Array | None, name: str = "hyperparameter") -> jax.Array:
     """The hyperparameter's value at step `count` as a scalar of `hyper_dtype()`.
 

@@ -58,6 +58,22 @@ def cast_like(tree: PyTree, like: PyTree) -> PyTree:
     return jax.tree.map(lambda x, y: x if x.dtype == dtype_of(y) else x.astype(dtype_of(y)), tree, like)
 
 
+def cast_out(tree: PyTree, like: PyTree) -> PyTree:
+    """The cast at the end of an optimizer: each leaf to the precision of the incoming update leaf.
+
+    A real leaf computed from a complex update (a statistic of $|g|^2$) stays real,
+    in the update's real precision; everything else takes the update's dtype.
+    """
+
+    def one(x, y):
+        want = dtype_of(y)
+        if jnp.iscomplexobj(y) and not jnp.iscomplexobj(x):
+            want = jnp.finfo(want).dtype
+        return x if x.dtype == want else x.astype(want)
+
+    return jax.tree.map(one, tree, like)
+
+
 def _placed_like(x: Any, value: Any, dtype: Any) -> jax.Array:
     """`value` in `x`'s shape and `dtype`, on `x`'s sharding wherever that is known.
 

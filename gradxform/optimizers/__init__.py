@@ -5,24 +5,19 @@ amsgrad), `adagrad`, `adadelta`. Every optimizer is a chain of blocks whose line
 read like its equations; `registry` lists them with their references and needs.
 """
 
+from gradxform.optimizers import registry
 from gradxform.optimizers.adadelta import adadelta
 from gradxform.optimizers.adagrad import adagrad
 from gradxform.optimizers.adam import adam, adamw, amsgrad, nadam
-from gradxform.optimizers.registry import Case, Entry, Reference, entries, entry, registry
 from gradxform.optimizers.rmsprop import rmsprop
 from gradxform.optimizers.sgd import momentum, nesterov, sgd
 
 __all__ = [
-    "Case",
-    "Entry",
-    "Reference",
     "adadelta",
     "adagrad",
     "adam",
     "adamw",
     "amsgrad",
-    "entries",
-    "entry",
     "momentum",
     "nadam",
     "nesterov",

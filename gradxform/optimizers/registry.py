@@ -73,6 +73,8 @@ class Entry:
       supports_complex: it is defined for complex parameters.
       race_lr: `{problem: learning rate}` for the race; `None` if it does not race.
       state_names: names a reader finds in its state (`tree_get(state, name)` is unique), for tests and docs.
+      static_args: numeric arguments whose value chooses the chain's blocks (torch.optim's `momentum=0`
+        means no momentum buffer); `inject_hyperparams` keeps them static when named in its `static_args`.
     """
 
     name: str
@@ -88,6 +90,7 @@ class Entry:
     supports_complex: bool = True
     race_lr: Mapping[str, float] | None = None
     state_names: tuple[str, ...] = ()
+    static_args: tuple[str, ...] = ()
 
     def build(self, learning_rate: float = 1e-2) -> GradientTransformation:
         """A default instance with this learning rate (every other argument at its default)."""
@@ -421,6 +424,11 @@ def _torch_entries(t: Any) -> list[Entry]:
             ("l2", dict(lr=1e-2, betas=(0.95, 0.99), weight_decay=0.02)),
         ],
     }
+    static = {
+        "SGD": ("momentum", "dampening", "weight_decay"),
+        "RMSprop": ("momentum", "weight_decay"),
+        "Adagrad": ("lr_decay", "weight_decay"),
+    }
     race = {
         "SGD": dict(ravine=0.15, rosenbrock=3e-3, saddle=0.05, digits=0.5),
         "Adam": dict(ravine=0.3, rosenbrock=0.1, saddle=0.05, digits=3e-3),
@@ -440,30 +448,30 @@ def _torch_entries(t: Any) -> list[Entry]:
             cases=tuple(Case(label, kw, Reference(f"torch.optim.{name}", kw)) for label, kw in cs),
             needs_params=name == "AdamW",
             race_lr=_lr_table(**race[name]),
+            static_args=static.get(name, ("weight_decay",)),
         )
         for name, cs in cases.items()
     ]
 
 
-_REGISTRY: dict[str, Entry] | None = None
+_TABLE: dict[str, Entry] | None = None
 
 
-def registry() -> dict[str, Entry]:
+def table() -> dict[str, Entry]:
     """`{name: Entry}` for every optimizer and wrapper, in the order above."""
-    global _REGISTRY
-    if _REGISTRY is None:
-        _REGISTRY = {e.name: e for e in _entries()}
-    return _REGISTRY
+    global _TABLE
+    if _TABLE is None:
+        _TABLE = {e.name: e for e in _entries()}
+    return _TABLE
 
 
 def entry(name: str) -> Entry:
     """The entry called `name`; `KeyError` listing the names if there is none."""
-    table = registry()
-    if name not in table:
-        raise KeyError(f"no optimizer {name!r} in the registry; it has {', '.join(table)}.")
-    return table[name]
+    if name not in table():
+        raise KeyError(f"no optimizer {name!r} in the registry; it has {', '.join(table())}.")
+    return table()[name]
 
 
 def entries(kind: str | None = None) -> list[Entry]:
     """The entries, all of them or those of one `kind`."""
-    return [e for e in registry().values() if kind is None or e.kind == kind]
+    return [e for e in table().values() if kind is None or e.kind == kind]

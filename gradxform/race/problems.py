@@ -40,7 +40,7 @@ DEFAULT_FIELD = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "nad
 
 def raceable() -> dict[str, Any]:
     """`{name: registry entry}` for every optimizer that has race learning rates."""
-    return {name: e for name, e in gx.registry.registry().items() if e.race_lr is not None}
+    return {name: e for name, e in gx.registry.table().items() if e.race_lr is not None}
 
 
 def build(name: str, learning_rate: float) -> gx.GradientTransformation:

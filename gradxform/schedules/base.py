@@ -11,7 +11,7 @@ import numpy as np
 from gradxform.hyper import Schedule, is_concrete, validate
 from gradxform.numerics import hyper_dtype
 
-__all__ = ["Schedule", "as_hyper", "between", "check_number", "check_steps", "is_zero", "step_value"]
+__all__ = ["Schedule", "as_hyper", "between", "check_number", "check_steps", "concrete_zero", "step_value"]
 
 
 def as_hyper(x: Any) -> jax.Array:
@@ -53,5 +53,6 @@ def between(t: jax.Array, v: jax.Array, a: Any, b: Any, steps: Any) -> jax.Array
     return jnp.where(t <= 0, a, jnp.where(t >= as_hyper(steps), b, v))
 
 
-def is_zero(value: Any) -> bool:
+def concrete_zero(value: Any) -> bool:
+    """True for a concrete zero (a number or a concrete array): a step count that makes a transition empty."""
     return is_concrete(value) and float(np.asarray(value)) == 0.0

@@ -7,7 +7,7 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from gradxform.schedules.base import Schedule, as_hyper, check_number, check_steps, is_zero, step_value
+from gradxform.schedules.base import Schedule, as_hyper, check_number, check_steps, concrete_zero, step_value
 from gradxform.schedules.polynomial import constant_schedule
 
 
@@ -35,7 +35,7 @@ def exponential_decay(
     check_number(who, "end_value", end_value, allow_none=True)
     if not isinstance(staircase, (bool, np.bool_)):
         raise TypeError(f"{who}: staircase must be True or False, got {staircase!r}.")
-    if is_zero(transition_steps):
+    if concrete_zero(transition_steps):
         return constant_schedule(init_value)
 
     def schedule(step):

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradxform.hyper import is_concrete
-from gradxform.schedules.base import Schedule, as_hyper, between, check_number, check_steps, is_zero, step_value
+from gradxform.schedules.base import Schedule, as_hyper, between, check_number, check_steps, concrete_zero, step_value
 
 
 def constant_schedule(value: Any) -> Schedule:
@@ -39,7 +39,7 @@ def polynomial_schedule(
     check_number(who, "power", power)
     check_steps(who, "transition_steps", transition_steps, positive=False)
     check_steps(who, "transition_begin", transition_begin, positive=False)
-    if is_zero(transition_steps):
+    if concrete_zero(transition_steps):
         return constant_schedule(init_value)
     # A whole concrete power is taken by repeated multiplication (as optax does), others by pow.
     whole = is_concrete(power) and float(np.asarray(power)).is_integer()
@@ -69,7 +69,7 @@ def linear_schedule(init_value: Any, end_value: Any, transition_steps: int, tran
     check_number(who, "end_value", end_value)
     check_steps(who, "transition_steps", transition_steps, positive=False)
     check_steps(who, "transition_begin", transition_begin, positive=False)
-    if is_zero(transition_steps):
+    if concrete_zero(transition_steps):
         return constant_schedule(init_value)
 
     def schedule(step):

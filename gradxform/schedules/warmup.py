@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gradxform.hyper import is_concrete
-from gradxform.schedules.base import Schedule, check_number, check_steps, is_zero
+from gradxform.schedules.base import Schedule, check_number, check_steps, concrete_zero
 from gradxform.schedules.decay import cosine_decay_schedule, exponential_decay
 from gradxform.schedules.piecewise import join_schedules
 from gradxform.schedules.polynomial import linear_schedule
@@ -43,7 +43,7 @@ def warmup_cosine_decay_schedule(
         raise ValueError(
             f"{who}: decay_steps={decay_steps} counts the warmup too, so it must exceed warmup_steps={warmup_steps}."
         )
-    alpha = 0.0 if is_zero(peak_value) else end_value / peak_value
+    alpha = 0.0 if concrete_zero(peak_value) else end_value / peak_value
     return join_schedules(
         [
             linear_schedule(init_value, peak_value, warmup_steps),

@@ -47,21 +47,21 @@ from gradxform.blocks import (
     trace,
 )
 from gradxform.core import GradientTransformation, chain, identity, public
-from gradxform.hyper import Hyperparameter, is_concrete, resolve, validate, validate_bool
+from gradxform.hyper import Hyperparameter, is_concrete, is_zero, resolve, validate, validate_bool
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "NAdam"]
 
 
-def _is_zero(value: Hyperparameter) -> bool:
-    """True only for a concrete zero; a schedule or a traced value may be non-zero."""
-    return not callable(value) and is_concrete(value) and float(np.asarray(value)) == 0.0
+def _nonzero(value: Hyperparameter) -> bool:
+    """True only for a concrete non-zero number (a live or traced value is not known to be non-zero)."""
+    return not callable(value) and is_concrete(value) and float(np.asarray(value)) != 0.0
 
 
 def _front(who: str, weight_decay: Hyperparameter, maximize: bool) -> tuple[GradientTransformation, ...]:
     """torch's first two lines: `g <- -g` if maximizing, then coupled L2 `g <- g + wd * p`."""
     validate(who, "weight_decay", weight_decay, 0.0)
     out = (scale(-1.0),) if maximize else ()
-    if not _is_zero(weight_decay):
+    if not is_zero(weight_decay):
         out += (add_decayed_weights(weight_decay),)
     return out
 
@@ -104,12 +104,12 @@ def SGD(
     _lr(who, lr)
     validate(who, "momentum", momentum, 0.0, 1.0, high_open=True)
     validate(who, "dampening", dampening, 0.0, 1.0)
-    if nesterov and (_is_zero(momentum) or not _is_zero(dampening)):
+    if nesterov and (is_zero(momentum) or _nonzero(dampening)):
         raise ValueError(
             f"SGD: nesterov=True needs momentum > 0 and dampening == 0 (got momentum={momentum!r}, "
             f"dampening={dampening!r}), as in torch.optim.SGD."
         )
-    use_momentum = not _is_zero(momentum)
+    use_momentum = not is_zero(momentum)
     return chain(
         *_front(who, weight_decay, maximize),
         trace(momentum, nesterov, dampening=dampening) if use_momentum else identity(),
@@ -215,7 +215,7 @@ def RMSprop(
     validate(who, "eps", eps, 0.0)
     validate(who, "momentum", momentum, 0.0, 1.0, high_open=True)
     stat = ema_var(alpha) if centered else ema_sq(alpha)
-    use_momentum = not _is_zero(momentum)
+    use_momentum = not is_zero(momentum)
     return chain(
         *_front(who, weight_decay, maximize),
         ratio(None, chain(stat, sqrt(), add_eps(eps))),
@@ -250,7 +250,7 @@ def Adagrad(
     validate(who, "initial_accumulator_value", initial_accumulator_value, 0.0)
     validate(who, "eps", eps, 0.0)
     rate = lr
-    if not _is_zero(lr_decay):
+    if not is_zero(lr_decay):
 
         def rate(count):
             return resolve(lr, count, "lr") / (1 + count * resolve(lr_decay, count, "lr_decay"))
