@@ -7,8 +7,6 @@ block tests at the bottom run without torch.
 
 from __future__ import annotations
 
-import warnings
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -16,103 +14,22 @@ import pytest
 
 import gradxform as gx
 from gradxform.compat import torch as gxt
-from gradxform.compat.torch_blocks import dampened_trace, nadam_momentum
+from tests.refs import require_torch, scan_trajectory, torch_trajectory
 
 SHAPES = {"a": (7,), "b": (3, 4), "c": (2, 3, 5)}
-STEPS = 500
 TOL = 1e-6
 
-# (name, gradxform constructor, torch.optim class name, kwargs shared by both)
-CASES = [
-    ("SGD-plain", "SGD", dict(lr=0.05)),
-    ("SGD-momentum-dampening", "SGD", dict(lr=0.02, momentum=0.9, dampening=0.3, weight_decay=1e-2)),
-    ("SGD-nesterov-wd", "SGD", dict(lr=0.02, momentum=0.8, nesterov=True, weight_decay=5e-3)),
-    ("SGD-maximize", "SGD", dict(lr=0.01, momentum=0.5, maximize=True)),
-    ("Adam-default", "Adam", dict()),
-    ("Adam-amsgrad-l2", "Adam", dict(lr=3e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05, amsgrad=True)),
-    ("Adam-decoupled", "Adam", dict(lr=2e-3, weight_decay=0.1, decoupled_weight_decay=True)),
-    ("AdamW-default", "AdamW", dict()),
-    ("AdamW-amsgrad", "AdamW", dict(lr=5e-3, weight_decay=0.05, amsgrad=True)),
-    ("RMSprop-default", "RMSprop", dict()),
-    (
-        "RMSprop-centered-momentum-wd",
-        "RMSprop",
-        dict(lr=1e-3, alpha=0.9, centered=True, momentum=0.9, weight_decay=1e-2),
-    ),
-    ("Adagrad-default", "Adagrad", dict()),
-    (
-        "Adagrad-lr_decay-iav-wd",
-        "Adagrad",
-        dict(lr=0.05, lr_decay=1e-2, initial_accumulator_value=0.1, weight_decay=1e-3),
-    ),
-    ("Adadelta-default", "Adadelta", dict()),
-    ("Adadelta-wd", "Adadelta", dict(lr=0.5, rho=0.95, eps=1e-5, weight_decay=1e-2)),
-    ("NAdam-default", "NAdam", dict()),
-    ("NAdam-decoupled", "NAdam", dict(lr=1e-2, weight_decay=0.05, decoupled_weight_decay=True, momentum_decay=1e-2)),
-    ("NAdam-l2", "NAdam", dict(lr=1e-2, betas=(0.95, 0.99), weight_decay=0.02)),
-]
 
-
-def _torch():
-    try:
-        import torch
-    except ImportError:
-        msg = (
-            "torch is not installed, so the trajectory tests against torch.optim are SKIPPED. "
-            "Install the CPU build with `pip install torch==2.13.0` (the .ci/run script does)."
-        )
-        warnings.warn(msg, stacklevel=2)
-        pytest.skip(msg)
-    return torch
-
-
-def max_difference(torch, name: str, kwargs: dict, steps: int = STEPS, seed: int = 0, make=None) -> float:
-    """Runs torch.optim.<name> and gradxform.compat.torch.<name> (or ``make()``) side by side.
-
-    Returns the largest |p_torch - p_ours| over all steps and leaves.
-    """
-    rng = np.random.default_rng(seed)
+def max_difference(name: str, kwargs: dict, steps: int, make) -> float:
+    """The largest |p_torch - p_ours| over `steps` steps of torch.optim.<name> and `make()`, float64."""
+    rng = np.random.default_rng(0)
     init = {k: rng.normal(size=s) for k, s in SHAPES.items()}
-    grads = [
-        # Per-step random gradients whose scale wanders, so running maxima and lr_decay matter.
-        {k: rng.normal(size=s) * np.exp(rng.normal()) for k, s in SHAPES.items()}
-        for _ in range(steps)
-    ]
-    old_default = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)  # torch keeps step counts and NAdam's mu_product in this dtype
-    try:
-        tparams = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in init.items()}
-        topt = getattr(torch.optim, name)(list(tparams.values()), **kwargs)
-        with jax.enable_x64(True):
-            tx = getattr(gxt, name)(**kwargs) if make is None else make()
-            params = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), init)
-            state = tx.init(params)
-
-            @jax.jit
-            def step(params, state, g):
-                updates, state = tx.update(g, state, params)
-                return gx.apply_updates(params, updates), state
-
-            worst = 0.0
-            for g in grads:
-                for k, p in tparams.items():
-                    p.grad = torch.tensor(g[k], dtype=torch.float64)
-                topt.step()
-                params, state = step(params, state, jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), g))
-                assert params["a"].dtype == jnp.float64
-                for k, p in tparams.items():
-                    worst = max(worst, float(np.max(np.abs(p.detach().numpy() - np.asarray(params[k])))))
-    finally:
-        torch.set_default_dtype(old_default)
-    return worst
-
-
-@pytest.mark.parametrize("label,name,kwargs", CASES, ids=[c[0] for c in CASES])
-def test_trajectory_matches_torch_optim(label, name, kwargs):
-    torch = _torch()
-    worst = max_difference(torch, name, kwargs)
-    print(f"{label}: max |p_torch - p_gradxform| over {STEPS} steps = {worst:.3e}")
-    assert worst < TOL, f"{label}: {worst:.3e}"
+    grads = [{k: rng.normal(size=s) * np.exp(rng.normal()) for k, s in SHAPES.items()} for _ in range(steps)]
+    theirs = torch_trajectory(f"torch.optim.{name}", kwargs, init, grads)
+    with jax.enable_x64(True):
+        stacked = {k: jnp.asarray(np.stack([g[k] for g in grads])) for k in SHAPES}
+        _, _, _, seen = scan_trajectory(make(), jax.tree.map(jnp.asarray, init), stacked, record=True)
+    return max(float(np.max(np.abs(np.asarray(seen[k][i]) - t[k]))) for i, t in enumerate(theirs) for k in SHAPES)
 
 
 @pytest.mark.parametrize(
@@ -127,13 +44,13 @@ def test_trajectory_matches_torch_optim(label, name, kwargs):
 )
 def test_the_comparison_sees_the_differences(label, name, kwargs, make):
     """Negative controls: the library's optax-style optimizers are NOT torch's, and the test can tell."""
-    torch = _torch()
-    worst = max_difference(torch, name, kwargs, steps=100, make=make)
+    require_torch()
+    worst = max_difference(name, kwargs, 100, make)
     assert worst > 100 * TOL, f"{label}: only {worst:.3e} from torch.optim.{name}"
 
 
 def test_defaults_are_torchs():
-    torch = _torch()
+    torch = require_torch()
     import inspect
 
     for name in gxt.__all__:
@@ -164,8 +81,8 @@ def test_differs_from_the_optax_style_optimizers():
 # ---- Without torch: the new blocks' formulas, and validation. ----
 
 
-def test_dampened_trace_formula():
-    tx = dampened_trace(0.9, dampening=0.25)
+def test_trace_with_dampening_formula():
+    tx = gx.trace(0.9, dampening=0.25)
     gs = [jnp.array([1.0, -2.0]), jnp.array([3.0, 0.5]), jnp.array([-1.0, 4.0])]
     s = tx.init(gs[0])
     outs = []
@@ -180,9 +97,9 @@ def test_dampened_trace_formula():
     np.testing.assert_allclose(outs[2], b3, rtol=1e-6)
 
 
-def test_nadam_momentum_formula():
+def test_nesterov_ema_with_torchs_momentum_schedule_formula():
     b1, psi = 0.9, 4e-3
-    tx = nadam_momentum(b1, psi)
+    tx = gx.nesterov_ema(b1, momentum=lambda count: b1 * (1 - 0.5 * 0.96 ** ((count + 1) * psi)))
     g1, g2 = jnp.array([1.0, -2.0]), jnp.array([0.5, 3.0])
     s = tx.init(g1)
     u1, s = tx.update(g1, s)
@@ -196,7 +113,19 @@ def test_nadam_momentum_formula():
     p1, p2 = mu(1), mu(1) * mu(2)
     np.testing.assert_allclose(u1, (1 - mu(1)) / (1 - p1) * g1 + mu(2) / (1 - p1 * mu(2)) * m1, rtol=1e-6)
     np.testing.assert_allclose(u2, (1 - mu(2)) / (1 - p2) * g2 + mu(3) / (1 - p2 * mu(3)) * m2, rtol=1e-6)
-    np.testing.assert_allclose(s.mu_product, p2, rtol=1e-6)
+    np.testing.assert_allclose(gx.tree_get(s, "mu_product"), p2, rtol=1e-6)
+
+
+def test_nesterov_ema_with_a_constant_schedule_is_optax_nadams():
+    """A constant momentum m_t = b1 gives Pi_t = b1**t: the schedule form equals the closed form."""
+    gs = [jnp.array([1.0, -2.0]), jnp.array([0.5, 3.0]), jnp.array([-1.5, 0.25])]
+    a, b = gx.nesterov_ema(0.9), gx.nesterov_ema(0.9, momentum=lambda count: 0.9)
+    sa, sb = a.init(gs[0]), b.init(gs[0])
+    for g in gs:
+        ua, sa = a.update(g, sa)
+        ub, sb = b.update(g, sb)
+        np.testing.assert_allclose(ua, ub, rtol=1e-6)
+    assert gx.tree_get(sa, "mu_product") is None  # no product kept when the coefficients are constant
 
 
 @pytest.mark.parametrize(

@@ -39,9 +39,10 @@ def test_backtracking_armijo_on_every_accepted_step(f, x0):
     tx = gx.chain(gx.scale(-1.0), linesearch.backtracking(c1=c1, decrease_factor=0.5))
     accepted = 0
     for x, v, g, u, st in _run(tx, f, jnp.array(x0), 40):
-        a = float(st[1].step_size)
+        ls = gx.tree_get(st, "BacktrackingState")
+        a = float(ls.step_size)
         d = -g
-        if bool(st[1].failed):
+        if bool(ls.failed):
             assert a == 0.0 and np.all(np.asarray(u) == 0)
             continue
         accepted += 1
@@ -61,7 +62,7 @@ def test_zoom_strong_wolfe_on_every_accepted_step(f, x0, c2):
     c1 = 1e-4
     tx = gx.chain(gx.scale_by_bfgs(), gx.scale(-1.0), linesearch.zoom(c1=c1, c2=c2))
     for x, v, g, u, st in _run(tx, f, jnp.array(x0), 12):
-        ls = st[2]
+        ls = gx.tree_get(st, "ZoomState")
         assert not bool(ls.failed)
         a = float(ls.step_size)
         d = np.asarray(u) / a

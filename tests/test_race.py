@@ -106,11 +106,12 @@ def test_python_dash_m_prints_no_traceback():
 
 
 def test_learning_rate_table_covers_every_problem_and_optimizer():
-    from gradxform.race import LEARNING_RATES, OPTIMIZERS, PROBLEM_NAMES
+    from gradxform.race import DEFAULT_FIELD, PROBLEM_NAMES, learning_rate, raceable
 
-    assert set(LEARNING_RATES) == set(PROBLEM_NAMES)
-    for lrs in LEARNING_RATES.values():
-        assert set(lrs) == set(OPTIMIZERS) and all(v > 0 for v in lrs.values())
+    assert set(DEFAULT_FIELD) <= set(raceable())
+    for name in raceable():
+        for problem in PROBLEM_NAMES:
+            assert learning_rate(problem, name) > 0
     assert jnp.isfinite(make_problem("rosenbrock", 0).loss(jnp.array([1.0, 1.0]))) and float(
         make_problem("rosenbrock", 0).loss(jnp.array([1.0, 1.0]))
     ) == pytest.approx(0.0)

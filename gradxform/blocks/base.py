@@ -102,7 +102,7 @@ def require_params(who: str, updates: PyTree, params: PyTree | None) -> None:
     if params is None and jax.tree.leaves(updates):
         raise ValueError(f"{lead(who)}: update needs the parameters: call tx.update(grads, state, params).")
     if params is not None:
-        check_match(updates, params, who, what="the parameters")
+        check_match(updates, params, who, against="params")
 
 
 def elementwise(

@@ -19,8 +19,10 @@ optimizer and not once per block:
 
 1. keeps the single step count, in a `gradxform.core.state.StepState`,
    if some block reads it, and hands it to every block;
-2. casts the outgoing updates to the incoming updates' dtype, once, at the end,
-   so blocks pass each other updates in at least float32;
+2. casts the outgoing updates to the parameters' dtype (the incoming updates'
+   when no parameters are passed), once, at the end, so blocks pass each other
+   updates in at least float32, and bfloat16 gradients of float32 parameters
+   (mixed precision) give float32 updates;
 3. leads every error message raised inside with the name of the function the
    user called (`gradxform.errors`).
 """
@@ -194,7 +196,8 @@ def as_transform(block: Block) -> GradientTransformation:
     def update(updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any):
         with user_function(block.name):
             out, state = root.update(updates, state, params, None, extra_args)
-            return cast_out(out, updates), state
+            same = params is not None and jax.tree.structure(params) == jax.tree.structure(updates)
+            return cast_out(out, params if same else updates), state
 
     setattr(update, _BLOCK, block)
     return GradientTransformation(init, update)

@@ -22,7 +22,7 @@ def apply_updates(params: PyTree, updates: PyTree) -> PyTree:
       params: the parameters.
       updates: the updates, with the parameters' structure and shapes.
     """
-    check_match(updates, params, "apply_updates", what="the parameters")
+    check_match(updates, params, "apply_updates", against="params")
     return jax.tree.map(
         lambda p, u: None if p is None else jnp.asarray(p + u).astype(jnp.result_type(p)),
         params,

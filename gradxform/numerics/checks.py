@@ -45,16 +45,21 @@ def check_match(
     reference: PyTree,
     who: str,
     dtype_rule: Callable[[jnp.dtype], Any] | None = None,
-    what: str = "the state made by init",
+    against: str = "state",
 ) -> None:
     """Raises `ValueError` at the first path where `updates` differs from `reference`.
 
-    Structure and shapes must be equal. If `dtype_rule` is given, each
-    `reference` leaf must compute in the same dtype as `dtype_rule(updates leaf
-    dtype)` (updates flow between blocks in the compute dtype, so a bfloat16
-    moment meets float32 updates; a float64 gradient for float32 state is an error).
+    `against` is `"state"` or `"params"`, for the message. Structure and shapes
+    must be equal. If `dtype_rule` is given, each `reference` leaf must compute in
+    the same dtype as `dtype_rule(updates leaf dtype)`: updates flow between blocks
+    in the compute dtype, so a bfloat16 moment meets float32 updates, while a
+    float64 gradient for float32 state is an error.
     """
     who = lead(who)
+    if against == "params":
+        what, leaf = "the parameters", "the parameter"
+    else:
+        what = leaf = "the state made by init"
     u_leaves, u_def = jax.tree_util.tree_flatten_with_path(updates)
     r_leaves, r_def = jax.tree_util.tree_flatten_with_path(reference)
     if u_def != r_def:
@@ -63,11 +68,11 @@ def check_match(
         missing = [p for p in r_paths if p not in set(u_paths)]
         extra = [p for p in u_paths if p not in set(r_paths)]
         if missing and extra:
-            diff = f"the updates have {extra[0]} where {what} has {missing[0]}"
+            diff = f"the updates have {extra[0]} where it has {missing[0]}"
         elif missing:
-            diff = f"the updates lack {missing[0]}, which {what} has"
+            diff = f"the updates lack {missing[0]}, which it has"
         elif extra:
-            diff = f"the updates have {extra[0]}, which {what} lacks"
+            diff = f"the updates have {extra[0]}, which it lacks"
         else:
             diff = f"the containers differ (updates {u_def}, {what} {r_def})"
         raise ValueError(
@@ -77,14 +82,14 @@ def check_match(
     for (path, u), (_, r) in zip(u_leaves, r_leaves):
         if shape_of(u) != shape_of(r):
             raise ValueError(
-                f"{who}: the update at {path_str(path)} has shape {list(shape_of(u))} but {what} has "
+                f"{who}: the update at {path_str(path)} has shape {list(shape_of(u))} but {leaf} has "
                 f"shape {list(shape_of(r))}."
             )
         if dtype_rule is not None:
             want = jnp.dtype(dtype_rule(dtype_of(u)))
             if dtype_of(r) != want and compute_dtype(dtype_of(r)) != compute_dtype(want):
                 raise ValueError(
-                    f"{who}: the update at {path_str(path)} is {_describe(u)} but {what} holds "
+                    f"{who}: the update at {path_str(path)} is {_describe(u)} but {leaf} holds "
                     f"{_describe(r)}; init and update must see the same dtypes "
                     "(cast the gradients, or call init again)."
                 )

@@ -19,6 +19,7 @@ import numpy as np
 from gradxform.core import GradientTransformation, require_transform
 from gradxform.numerics import PyTree
 from gradxform.perf.flat import FlatParams, flat_offsets
+from gradxform.solve.loop import train_step as pure_step
 
 #: XLA options `jit_step` passes on CPU. Region-based copy insertion lets XLA see that a
 #: fusion reading an old (donated) moment can run before the fusion that overwrites it in place,
@@ -69,7 +70,7 @@ def make_train_step(
         def loss(p, *b):
             return loss_fn(p.with_offsets(offsets) if offsets else p, *b)
 
-        return train_step(loss, tx, has_aux=has_aux)(params, state, *batch)
+        return pure_step(loss, tx, has_aux=has_aux)(params, state, *batch)
 
     jitted = jit_step(step, (0, 1) if donate else (), compiler_options)
 
