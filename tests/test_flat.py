@@ -53,23 +53,17 @@ def test_gradient_arrives_flat_and_equals_tree_gradient():
         np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize(
-    "make",
-    [
-        lambda: gx.adam(1e-2),
-        lambda: gx.sgd(1e-2, momentum=0.9),
-        lambda: gx.rmsprop(1e-2),
-        lambda: gx.adadelta(1.0),
-        lambda: optax.adam(1e-2),
-    ],
-    ids=["adam", "momentum", "rmsprop", "adadelta", "optax-adam"],
-)
+ELEMENTWISE = [pytest.param(e.build, id=e.name) for e in gx.registry.entries() if e.elementwise]
+
+
+@pytest.mark.parametrize("make", [*ELEMENTWISE, pytest.param(lambda lr: optax.adam(lr), id="optax-adam")])
 def test_flat_training_matches_tree_training(make):
-    """Ten jitted, donated steps on FlatParams give the tree path's parameters (rtol 1e-5)."""
+    """Ten jitted, donated steps on FlatParams give the tree path's parameters (rtol 1e-5), for every
+    elementwise entry of the registry."""
     params = _tree(jax.random.key(3))
     params["half"] = params["half"].astype(jnp.float32)  # bfloat16 rounding differs by design of buffers
     x = jax.random.normal(jax.random.key(4), (7, 5))
-    tx = make()
+    tx = make(1e-2)
     tree_step = gx.make_train_step(_loss, tx)
     flat_step = gx.make_train_step(lambda f, x: _loss(f.unravel(), x), tx)
     p_t, s_t = params, tx.init(params)
@@ -81,6 +75,21 @@ def test_flat_training_matches_tree_training(make):
         np.testing.assert_allclose(float(l_f), float(l_t), rtol=1e-5)
     for a, b in zip(jax.tree.leaves(p_f.unravel()), jax.tree.leaves(p_t)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("entry", [e for e in gx.registry.entries() if not e.elementwise], ids=lambda e: e.name)
+def test_flat_params_refuse_what_looks_at_whole_leaves(entry):
+    flat = gx.flatten_params({"w": jnp.ones((2, 3)), "b": jnp.zeros(3)})
+    with pytest.raises(TypeError, match="cannot run on FlatParams"):
+        entry.build(1e-2).init(flat)
+
+
+@pytest.mark.parametrize("tx", [gx.clip_by_block_norm(1.0), gx.chain(gx.clip_by_block_norm(1.0), gx.sgd(0.1))])
+def test_flat_params_refuse_per_leaf_blocks_anywhere_in_a_chain(tx):
+    flat = gx.flatten_params({"w": jnp.ones((2, 3)), "b": jnp.zeros(3)})
+    with pytest.raises(TypeError, match="^(clip_by_block_norm|chain): this transform looks at whole leaves"):
+        tx.init(flat)
+    tx.init(flat.unravel())  # the tree itself is fine
 
 
 def test_flat_optimizer_state_is_one_leaf_per_dtype_of_same_bytes():

@@ -85,21 +85,24 @@ def test_gradient_tree_mismatch_names_first_differing_path(make):
     before = jax.tree.map(np.asarray, state)
     bad_shape = {"w": jnp.zeros((2, 3)), "b": [jnp.zeros(4), jnp.zeros(())]}
     with pytest.raises(ValueError, match=r"\['b'\]\[0\] has shape \[4\] but the state made by init has shape \[3\]"):
-        tx.update(bad_shape, state, PARAMS)
+        tx.update(bad_shape, state)
     bad_keys = {"w": jnp.zeros((2, 3)), "c": [jnp.zeros(3), jnp.zeros(())]}
     with pytest.raises(ValueError, match=r"the updates have \['c'\]\[0\] where it has \['b'\]\[0\]"):
-        tx.update(bad_keys, state, PARAMS)
+        tx.update(bad_keys, state)
     missing = {"w": jnp.zeros((2, 3)), "b": [jnp.zeros(3)]}
     with pytest.raises(ValueError, match=r"the updates lack \['b'\]\[1\], which it has"):
-        tx.update(missing, state, PARAMS)
+        tx.update(missing, state)
     with jax.enable_x64(True):
         f32 = jnp.float32
         bad_dtype = {"w": jnp.zeros((2, 3), jnp.float64), "b": [jnp.zeros(3, f32), jnp.zeros((), f32)]}
         with pytest.raises(ValueError, match=r"\['w'\] is float64\[2, 3\] but the state made by init holds float32"):
-            tx.update(bad_dtype, state, PARAMS)
+            tx.update(bad_dtype, state)
     as_tuple = {"w": jnp.zeros((2, 3)), "b": (jnp.zeros(3), jnp.zeros(()))}
     with pytest.raises(ValueError, match=r"the containers differ"):
-        tx.update(as_tuple, state, PARAMS)
+        tx.update(as_tuple, state)
+    # With the parameters passed, the updates are checked against them first, for every optimizer.
+    with pytest.raises(ValueError, match=r"\['b'\]\[0\] has shape \[4\] but the parameter has shape \[3\]"):
+        tx.update(bad_shape, state, PARAMS)
     # Nothing changed: the state we hold is untouched (pure functions, no partial updates).
     jax.tree.map(np.testing.assert_array_equal, before, jax.tree.map(np.asarray, state))
 
@@ -139,3 +142,25 @@ def test_wrong_state_for_an_optimizer():
     tx = gx.chain(gx.ema(0.9), gx.ema(0.5), gx.ema_sq(0.9))
     with pytest.raises(ValueError, match="^chain: the state has 2 parts but 3 are expected"):
         tx.update(PARAMS, gx.chain(gx.ema(0.9), gx.ema(0.5)).init(PARAMS), PARAMS)
+
+
+def test_a_bad_dtype_names_the_optimizers_own_argument():
+    with pytest.raises(TypeError, match=r"^adam: mu_dtype='foo' is not a dtype\.$"):
+        gx.adam(1e-3, mu_dtype="foo")
+    with pytest.raises(TypeError, match=r"^rmsprop: centered='no' must be True or False\.$"):
+        gx.rmsprop(1e-3, centered="no")
+
+
+@pytest.mark.parametrize("entry", gx.registry.entries(), ids=lambda e: e.name)
+def test_every_optimizers_errors_are_led_by_its_name_with_one_type_per_fault(entry):
+    """Whichever block finds the problem, the message starts with the function the user called."""
+    name = entry.factory.__name__
+    tx = entry.build(1e-2)
+    state = tx.init(PARAMS)
+    wrong_shape = {"w": jnp.zeros((3, 2)), "b": [jnp.zeros(3), jnp.zeros(())]}
+    with pytest.raises(ValueError, match=rf"^{name}: the update at \['w'\] has shape \[3, 2\]"):
+        tx.update(wrong_shape, state, PARAMS)
+    with pytest.raises(ValueError, match=rf"^{name}: the update tree does not match"):
+        tx.update({"w": jnp.zeros((2, 3))}, state, PARAMS)
+    with pytest.raises(TypeError, match=rf"^{name}: the leaf at \['n'\] has dtype int32"):
+        tx.init({"w": jnp.zeros(2), "n": jnp.zeros(2, jnp.int32)})

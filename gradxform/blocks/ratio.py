@@ -42,7 +42,7 @@ def ratio(numerator: GradientTransformation | None, denominator: GradientTransfo
 
     return as_transform(
         Block(
-            None,
+            "ratio",
             init,
             update,
             needs_step=num.needs_step or den.needs_step,

@@ -17,6 +17,9 @@ The `init`/`update` pair a user calls is the block's *root* form
 (`as_transform`), which does the three things that must happen once per
 optimizer and not once per block:
 
+0. refuses integer and boolean parameters at `init`, and checks the incoming
+   updates against the parameters when they are passed, naming the first
+   differing path;
 1. keeps the single step count, in a `gradxform.core.state.StepState`,
    if some block reads it, and hands it to every block;
 2. casts the outgoing updates to the parameters' dtype (the incoming updates'
@@ -39,6 +42,7 @@ import jax
 
 from gradxform.core.state import StepState
 from gradxform.errors import lead, user_function
+from gradxform.numerics.checks import check_inexact, check_match
 from gradxform.numerics.counts import safe_increment, zero_count
 from gradxform.numerics.tree_math import cast_out
 
@@ -171,7 +175,7 @@ def own_step(block: Block) -> Block:
     def update(updates, state, params, count, extra_args):
         if not isinstance(state, StepState):
             raise TypeError(
-                f"{lead('update')}: expected the state this optimizer's init made (a StepState holding "
+                f"{lead(block.name or 'chain')}: expected the state this optimizer's init made (a StepState holding "
                 f"its step count), got {type(state).__name__}."
             )
         out, inner = block.update(updates, state.inner_state, params, state.count, extra_args)
@@ -183,21 +187,24 @@ def own_step(block: Block) -> Block:
 def as_transform(block: Block) -> GradientTransformation:
     """The root form of `block`: what a user calls (see the module docstring)."""
     root = own_step(block)
+    who = block.name or "chain"  # a chain the user assembled leaves its blocks to name themselves
 
     def init(params: Params) -> OptState:
         with user_function(block.name):
+            check_inexact(params, who)  # also for stateless optimizers, whose blocks build nothing
             if block.per_leaf and any(map(_is_flat, jax.tree.leaves(params, is_leaf=_is_flat))):
                 raise TypeError(
-                    f"{lead('init')}: this transform looks at whole leaves (their norms or shapes), so it cannot "
+                    f"{lead(who)}: this transform looks at whole leaves (their norms or shapes), so it cannot "
                     "run on FlatParams, whose buffers concatenate the leaves; pass the parameter tree itself."
                 )
             return root.init(params)
 
     def update(updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any):
         with user_function(block.name):
+            if params is not None:  # before anything is computed; stateless optimizers have no state to check
+                check_match(updates, params, who, against="params")
             out, state = root.update(updates, state, params, None, extra_args)
-            same = params is not None and jax.tree.structure(params) == jax.tree.structure(updates)
-            return cast_out(out, params if same else updates), state
+            return cast_out(out, updates if params is None else params), state
 
     setattr(update, _BLOCK, block)
     return GradientTransformation(init, update)

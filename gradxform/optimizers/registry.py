@@ -366,6 +366,7 @@ def _entries() -> list[Entry]:
             kind="wrapper",
             lr_arg=None,
             example=lambda lr: masked(o.adam(lr), lambda p: _all(p, True)),
+            elementwise=False,
             state_names=("count", "mu", "nu"),
         ),
         Entry(
@@ -375,6 +376,7 @@ def _entries() -> list[Entry]:
             kind="wrapper",
             lr_arg=None,
             example=lambda lr: partition({"a": o.adam(lr), "b": o.sgd(lr, momentum=0.9)}, _alternate),
+            elementwise=False,
             state_names=("count", "mu", "nu", "trace"),
         ),
     ]

@@ -11,7 +11,7 @@ from jax import lax
 from gradxform.core import GradientTransformation, block_of, make_block, own_step, public
 from gradxform.core.state import per_param
 from gradxform.hyper import validate_int
-from gradxform.numerics import compute_dtype, zero_count, zeros_like
+from gradxform.numerics import check_match, compute_dtype, zero_count, zeros_like
 
 PyTree = Any
 
@@ -50,6 +50,7 @@ def accumulate(inner: GradientTransformation, k: int) -> GradientTransformation:
         return AccumulateState(zero_count(), zeros_like(params, compute_dtype), block.init(params))
 
     def update(updates, state, params, count, extra_args):
+        check_match(updates, state.acc, "accumulate", compute_dtype)
         acc = jax.tree.map(
             lambda g, a: a + (g.astype(a.dtype) - a) / (state.micro_step + 1).astype(a.dtype), updates, state.acc
         )

@@ -68,7 +68,8 @@ def masked(inner: GradientTransformation, mask: Mask) -> GradientTransformation:
         out, inner_state = block.update(select(updates, flat, True), state.inner_state, sub_params, count, extra_args)
         return merge(updates, flat, {True: out, False: select(updates, flat, False)}), MaskedState(inner_state)
 
-    return make_block("masked", init, update, needs_step=block.needs_step, per_leaf=block.per_leaf)
+    # Masks choose whole leaves, so on FlatParams (one leaf per dtype) they would mean something else: refused.
+    return make_block("masked", init, update, needs_step=block.needs_step, per_leaf=True)
 
 
 @public
@@ -150,5 +151,5 @@ def partition(
         init,
         update,
         needs_step=any(b.needs_step for b in blocks.values()),
-        per_leaf=any(b.per_leaf for b in blocks.values()),
+        per_leaf=True,  # labels choose whole leaves
     )
