@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradxform.core import GradientTransformation
+from gradxform.hyper import validate_int
 from gradxform.numerics import PyTree, hyper_dtype
 from gradxform.solve.loop import run
 
@@ -121,8 +122,7 @@ def sweep(
     cached per `(make_tx, loss_fn, grid names, steps)`: a second sweep over
     a grid of the same shape compiles nothing.
     """
-    if isinstance(steps, (bool, np.bool_)) or not isinstance(steps, (int, np.integer)) or steps < 1:
-        raise ValueError(f"sweep: steps={steps!r} must be a positive integer.")
+    validate_int("sweep", "steps", steps, 1, what="updates per run")
     if not callable(make_tx):
         raise TypeError(
             f"sweep: make_tx must be a function of the grid's names returning a transform, got {make_tx!r}."
