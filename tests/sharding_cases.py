@@ -78,9 +78,7 @@ def place(tree, shard):
 
 
 def wrap(kind: str, tx, shard=None):
-    """`tx` as it is, or inside `masked`, `partition` or `zero1`."""
-    if kind == "plain":
-        return tx
+    """`tx` inside `masked`, `partition` or `zero1`."""
     if kind == "masked":
         return gx.masked(tx, MASK)
     if kind == "partition":
@@ -134,13 +132,20 @@ def mesh_ctx(mesh, mode):
 
 
 def train(tx, state, params, grads, shard):
-    """`len(grads)` compiled updates on the mesh; returns (params, last updates, state, compiled HLO text)."""
-    step = jax.jit(tx.update)
+    """`len(grads)` compiled steps (update, then apply) on the mesh.
+
+    Returns (params, last updates, state, the compiled step's HLO text).
+    """
+
+    @jax.jit
+    def step(g, state, p):
+        u, state = tx.update(g, state, p)
+        return gx.apply_updates(p, u), u, state
+
     hlo = step.lower(place(grads[0], shard), state, params).compile().as_text()
     p = params
     for g in grads:
-        u, state = step(place(g, shard), state, p)
-        p = gx.apply_updates(p, u)
+        p, u, state = step(place(g, shard), state, p)
     return p, u, state, hlo
 
 

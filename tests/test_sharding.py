@@ -22,7 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_sharding_cases_on_eight_cpu_devices():
     env = dict(os.environ)
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
+    # Eight simulated devices, each without its own pool of Eigen threads: on a 2-core machine those
+    # threads (8 devices x cores) oversubscribe the CPU and nearly double the wall time.
+    flags = "--xla_force_host_platform_device_count=8 --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " " + flags).strip()
     env["JAX_PLATFORMS"] = "cpu"
     env.pop("PYTEST_XDIST_WORKER", None)
     proc = subprocess.run(
