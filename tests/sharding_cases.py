@@ -2,13 +2,21 @@
 file in a subprocess with XLA_FLAGS=--xla_force_host_platform_device_count=8, so the rest of the suite
 keeps its single device.
 
+The optimizers are the registry's: every entry of kind optimizer, torch or wrapper, each built by
+`entry.build(LR)`, so a new entry is covered without editing this file.
+
 State leaves are matched to parameters by their key path (a state leaf whose path ends in a parameter's
-name belongs to that parameter), independently of gradxform.sharding's own matching.
+name belongs to that parameter, however deep it sits: under `StepState`, in a chain collapsed to its one
+stateful member, in a `masked` or `partition` subtree), independently of the library's own matching
+(the `per_param` marks).
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import re
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -19,25 +27,24 @@ from jax.sharding import PartitionSpec as P
 
 import gradxform as gx
 from gradxform.compat import torch as gxt
-from gradxform.distributed import init_sharded, state_sharding, zero1, zero1_sharding
+from gradxform.core import Layout, make_block, per_param
+from gradxform.distributed import init_sharded, map_state, state_sharding, zero1, zero1_sharding
 
+LR = 1e-2
+STEPS = 4
+ENTRIES = {e.name: e for e in gx.registry.entries() if e.kind in ("optimizer", "torch", "wrapper")}
 SHAPES = {"w": (32, 16), "b": (16,), "v": (6,), "s": ()}
 # Tensor/FSDP-style: each parameter sharded its own way, some replicated.
 SPECS = {"w": P("data", "model"), "b": P("model"), "v": P(), "s": P()}
 # Data parallel (replicated over 'data'), model-sharded where it applies: what ZeRO-1 starts from.
 DP_SPECS = {"w": P(None, "model"), "b": P("model"), "v": P(), "s": P()}
-
-OPTIMIZERS = {
-    "sgd-momentum": lambda: gx.sgd(0.1, momentum=0.9),
-    "adam": lambda: gx.adam(1e-2),
-    "adamw": lambda: gx.adamw(1e-2, weight_decay=0.1),
-    "rmsprop-centered": lambda: gx.rmsprop(1e-2, centered=True, momentum=0.5),
-    "adagrad": lambda: gx.adagrad(0.1),
-    "adadelta": lambda: gx.adadelta(),
-    "torch-NAdam": lambda: gxt.NAdam(weight_decay=0.01),
-    "torch-SGD": lambda: gxt.SGD(0.1, momentum=0.9, dampening=0.1),
-}
+# What the wrappers leave out: masked keeps state for w and v only; partition sends b and v to momentum.
+MASK = {"w": True, "b": False, "v": True, "s": False}
+LABELS = {"w": "x", "b": "y", "v": "y", "s": "x"}
 MODES = {"explicit": AxisType.Explicit, "auto": AxisType.Auto}
+# skip_nonfinite asks whether every gradient is finite: one boolean all-reduce across devices, and nothing else.
+GLOBAL_FLAG = {"skip_nonfinite"}
+FLAG_ALL_REDUCE = re.compile(r"= \(?pred\[\](, pred\[\])*\)? all-reduce(-start)?\(")
 COLLECTIVE = re.compile(r"\b(all-gather|all-reduce|reduce-scatter|collective-permute|all-to-all)(-start)?\(")
 
 
@@ -46,18 +53,46 @@ def _eight_devices():
     assert jax.device_count() == 8, "run with XLA_FLAGS=--xla_force_host_platform_device_count=8"
 
 
-def make(mode: str, specs: dict, seed: int = 0):
-    mesh = jax.make_mesh((4, 2), ("data", "model"), axis_types=(MODES[mode],) * 2)
+def test_registry_is_covered():
+    assert len(ENTRIES) >= 21
+    assert {e.kind for e in ENTRIES.values()} == {"optimizer", "torch", "wrapper"}
+    assert {"adam", "compat.torch.NAdam", "accumulate", "masked", "partition", "skip_nonfinite"} <= set(ENTRIES)
+
+
+def host_data(seed: int = 0):
     rng = np.random.default_rng(seed)
     host = {k: rng.normal(size=s).astype(np.float32) for k, s in SHAPES.items()}
+    grads = [{k: rng.normal(size=s).astype(np.float32) for k, s in SHAPES.items()} for _ in range(STEPS)]
+    return host, grads
+
+
+def make(mode: str, specs: dict, seed: int = 0):
+    mesh = jax.make_mesh((4, 2), ("data", "model"), axis_types=(MODES[mode],) * 2)
+    host, grads = host_data(seed)
     shard = {k: NamedSharding(mesh, specs[k]) for k in SHAPES}
-    params = {k: jax.device_put(host[k], shard[k]) for k in SHAPES}
-    grads = [{k: rng.normal(size=s).astype(np.float32) for k, s in SHAPES.items()} for _ in range(5)]
-    return mesh, host, shard, params, grads
+    return mesh, host, shard, place(host, shard), grads
 
 
-def param_leaves(state):
-    """(param name, leaf) for every state leaf whose key path ends in a parameter name; asserts the rest are scalars."""
+def place(tree, shard):
+    return {k: jax.device_put(tree[k], shard[k]) for k in SHAPES}
+
+
+def wrap(kind: str, tx, shard=None):
+    """`tx` inside `masked`, `partition` or `zero1`."""
+    if kind == "masked":
+        return gx.masked(tx, MASK)
+    if kind == "partition":
+        return gx.partition({"x": tx, "y": gx.momentum(LR)}, LABELS)
+    if kind == "zero1":
+        return zero1(tx, shard, axis="data")
+    raise ValueError(kind)
+
+
+def param_leaves(state, allow_none: bool = False):
+    """(param name, leaf) for every state leaf whose key path ends in a parameter name.
+
+    Asserts that the rest are replicated scalars, and (unless `allow_none`) that there is some.
+    """
     out = []
     for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
         last = path[-1] if path else None
@@ -68,14 +103,24 @@ def param_leaves(state):
             assert leaf.ndim == 0, f"non-parameter state leaf {jax.tree_util.keystr(path)} is not a scalar"
             if hasattr(leaf, "sharding"):
                 assert leaf.sharding.is_fully_replicated, jax.tree_util.keystr(path)
-    assert out
+    assert out or allow_none
     return out
 
 
-def assert_sharded_like(state, shard):
-    for name, leaf in param_leaves(state):
+def stateless(tx) -> bool:
+    return not jax.tree.leaves(
+        jax.eval_shape(tx.init, {k: jax.ShapeDtypeStruct(s, jnp.float32) for k, s in SHAPES.items()})
+    )
+
+
+def assert_sharded_like(state, shard, allow_none: bool = False):
+    """Every parameter's leaf has its parameter's sharding; returns the names of the parameters seen."""
+    names = set()
+    for name, leaf in param_leaves(state, allow_none):
         s = leaf.sharding
         assert s.is_equivalent_to(shard[name], leaf.ndim), f"{name}: state {s} vs param {shard[name]}"
+        names.add(name)
+    return names
 
 
 def collectives(compiled_text: str) -> list[str]:
@@ -83,45 +128,180 @@ def collectives(compiled_text: str) -> list[str]:
 
 
 def mesh_ctx(mesh, mode):
-    import contextlib
-
     return jax.set_mesh(mesh) if mode == "explicit" else contextlib.nullcontext()
 
 
-@pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("opt", OPTIMIZERS)
-def test_state_sharded_like_params_and_update_has_no_collectives(mode, opt):
-    mesh, host, shard, params, grads = make(mode, SPECS)
-    tx = OPTIMIZERS[opt]()
-    with mesh_ctx(mesh, mode):
-        # 1. eager init on sharded arrays.
-        assert_sharded_like(tx.init(params), shard)
-        # 2. jit with out_shardings from state_sharding, on arrays and on bare ShapeDtypeStructs.
-        assert_sharded_like(init_sharded(tx, params), shard)
-        shapes = {k: jax.ShapeDtypeStruct(SHAPES[k], jnp.float32, sharding=shard[k]) for k in SHAPES}
-        state = init_sharded(tx, shapes)
-        assert_sharded_like(state, shard)
-        out_sh = state_sharding(tx, shapes)
-        assert jax.tree.structure(out_sh) == jax.tree.structure(state)
-        # 3. the update keeps them, and its compiled HLO has no communication at all.
-        step = jax.jit(tx.update)
-        g0 = {k: jax.device_put(grads[0][k], shard[k]) for k in SHAPES}
-        hlo = step.lower(g0, state, params).compile().as_text()
-        assert collectives(hlo) == [], collectives(hlo)
-        p = params
-        for g in grads:
-            u, state = step({k: jax.device_put(g[k], shard[k]) for k in SHAPES}, state, p)
-            p = gx.apply_updates(p, u)
-        assert_sharded_like(state, shard)
-        assert_sharded_like(u, shard)
-    # 4. parity with the single-device run.
-    ref_p = {k: jnp.asarray(v) for k, v in host.items()}
-    ref_s = tx.init(ref_p)
+def train(tx, state, params, grads, shard):
+    """`len(grads)` compiled steps (update, then apply) on the mesh.
+
+    Returns (params, last updates, state, the compiled step's HLO text).
+    """
+
+    @jax.jit
+    def step(g, state, p):
+        u, state = tx.update(g, state, p)
+        return gx.apply_updates(p, u), u, state
+
+    hlo = step.lower(place(grads[0], shard), state, params).compile().as_text()
+    p = params
     for g in grads:
-        u, ref_s = tx.update({k: jnp.asarray(v) for k, v in g.items()}, ref_s, ref_p)
-        ref_p = gx.apply_updates(ref_p, u)
+        p, u, state = step(place(g, shard), state, p)
+    return p, u, state, hlo
+
+
+def nested(tx):
+    """`masked` inside `partition`: w goes through `tx` (s is masked out of it), b and v through momentum."""
+    return gx.partition({"x": gx.masked(tx, MASK), "y": gx.momentum(LR)}, LABELS)
+
+
+@functools.cache
+def reference(name: str, wrapper=None):
+    """The same run on one device: (params, state) after the steps, of the entry (inside `wrapper`)."""
+    host, grads = host_data()
+    tx = ENTRIES[name].build(LR)
+    tx = tx if wrapper is None else wrapper(tx)
+    p = {k: jnp.asarray(v) for k, v in host.items()}
+    s = tx.init(p)
+    step = jax.jit(tx.update)
+    for g in grads:
+        u, s = step({k: jnp.asarray(v) for k, v in g.items()}, s, p)
+        p = gx.apply_updates(p, u)
+    return p, s
+
+
+def assert_close(got, want):
+    g_leaves, g_def = jax.tree.flatten(got)
+    w_leaves, w_def = jax.tree.flatten(want)
+    assert g_def == w_def, (g_def, w_def)
+    for x, y in zip(g_leaves, w_leaves):
+        x, y = np.asarray(x), np.asarray(y)
+        assert x.dtype == y.dtype and x.shape == y.shape
+        if x.dtype == bool:
+            np.testing.assert_array_equal(x, y)
+        else:
+            np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7)
+
+
+def assert_updates_like(u, shard):
     for k in SHAPES:
-        np.testing.assert_allclose(np.asarray(p[k]), np.asarray(ref_p[k]), rtol=1e-6, atol=1e-7)
+        assert u[k].sharding.is_equivalent_to(shard[k], u[k].ndim), (k, u[k].sharding)
+
+
+def abstract(shard):
+    return {k: jax.ShapeDtypeStruct(SHAPES[k], jnp.float32, sharding=shard[k]) for k in SHAPES}
+
+
+def gathered_elements(coll: list[str]) -> int:
+    """The elements all-gathered by these collectives (their f32 results); asserts they are all all-gathers."""
+    total = 0
+    for c in coll:
+        assert "all-gather" in c, c
+        result = c.split("=", 1)[1].split("all-gather", 1)[0]
+        for dims in re.findall(r"f32\[([\d,]*)\]", result):
+            total += int(np.prod([int(d) for d in dims.split(",") if d], dtype=int))
+    return total
+
+
+def split_update_elements(shard) -> int:
+    """The local (model-sharded) sizes of the parameters ZeRO-1 splits, w and b: what it must all-gather."""
+    return sum(int(np.prod(shard[k].shard_shape(SHAPES[k]), dtype=int)) for k in ("w", "b"))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Every registry entry on sharded parameters: every check on the Auto mesh (where only XLA's propagation
+# carries a sharding), the init checks and a few updates on the Explicit one (where the types carry it).
+
+EXPLICIT_UPDATES = {"adam", "compat.torch.NAdam", "adadelta", "accumulate", "skip_nonfinite", "partition"}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", ENTRIES)
+def test_entry_state_sharded_like_params(name, mode):
+    mesh, host, shard, params, grads = make(mode, SPECS)
+    tx = ENTRIES[name].build(LR)
+    none = stateless(tx)
+    with mesh_ctx(mesh, mode):
+        # 1. plain jax.jit(tx.init), no out_shardings: each moment born with its parameter's sharding.
+        state = jax.jit(tx.init)(params)
+        seen = assert_sharded_like(state, shard, allow_none=none)
+        assert none or seen == set(SHAPES), seen
+        # 2. state_sharding says exactly that.
+        out_sh = state_sharding(tx, params)
+        assert jax.tree.structure(out_sh) == jax.tree.structure(state)
+        for leaf, s in zip(jax.tree.leaves(state), jax.tree.leaves(out_sh)):
+            assert leaf.sharding.is_equivalent_to(s, leaf.ndim), (leaf.sharding, s)
+        if mode == "explicit":
+            # 3. eager init on sharded arrays, init_sharded on arrays and on bare ShapeDtypeStructs.
+            assert_sharded_like(tx.init(params), shard, allow_none=none)
+            assert_sharded_like(init_sharded(tx, params), shard, allow_none=none)
+            assert_sharded_like(init_sharded(tx, abstract(shard)), shard, allow_none=none)
+            if name not in EXPLICIT_UPDATES:
+                return
+        # 4. compiled updates keep it, with no communication at all.
+        p, u, state, hlo = train(tx, state, params, grads, shard)
+        coll = collectives(hlo)
+        if name in GLOBAL_FLAG:
+            assert coll and all(FLAG_ALL_REDUCE.search(c) for c in coll), coll
+        else:
+            assert coll == [], coll
+        assert assert_sharded_like(state, shard, allow_none=none) == seen
+        assert_updates_like(u, shard)
+    # 5. the same numbers as one device.
+    ref_p, ref_s = reference(name)
+    assert_close(p, ref_p)
+    assert_close(state, ref_s)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Inside masked, partition and zero1: plain jit init for every registry entry on both meshes; then
+# compiled updates of zero1(partition(masked(entry))) on the Explicit mesh. (The registry's own masked
+# and partition entries take the Auto-mesh updates above.)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", ENTRIES)
+def test_plain_jit_init_inside_wrappers(name, mode):
+    inner = ENTRIES[name].build
+    none = stateless(inner(LR))
+    for kind, specs, has_state in (
+        ("masked", SPECS, {"w", "v"}),  # nothing for what the mask leaves out
+        ("partition", SPECS, set(SHAPES)),  # w, s: the entry; b, v: momentum
+        ("zero1", DP_SPECS, set(SHAPES)),
+    ):
+        mesh, host, shard, params, grads = make(mode, specs)
+        tx = wrap(kind, inner(LR), shard)
+        want = zero1_sharding(shard, params, "data") if kind == "zero1" else shard
+        with mesh_ctx(mesh, mode):
+            seen = assert_sharded_like(jax.jit(tx.init)(params), want, allow_none=none)
+        if none:
+            has_state = {"b", "v"} if kind == "partition" else set()
+        assert seen == has_state, (kind, seen)
+
+
+@pytest.mark.parametrize("name", ENTRIES)
+def test_zero1_of_partition_of_masked_updates_keep_sharding_and_match(name):
+    mode = "explicit"
+    mesh, host, shard, params, grads = make(mode, DP_SPECS)
+    tx = zero1(nested(ENTRIES[name].build(LR)), shard, axis="data")
+    split = zero1_sharding(shard, params, "data")
+    with mesh_ctx(mesh, mode):
+        state = jax.jit(tx.init)(params)
+        seen = assert_sharded_like(state, split)
+        assert {"b", "v"} <= seen <= {"w", "b", "v"}, seen  # momentum's b and v; the entry's w; s masked out
+        p, u, state, hlo = train(tx, state, params, grads, shard)
+        assert assert_sharded_like(state, split) == seen
+        assert_updates_like(u, shard)
+    coll = collectives(hlo)
+    if name in GLOBAL_FLAG:
+        coll = [c for c in coll if not FLAG_ALL_REDUCE.search(c)]
+    assert gathered_elements(coll) == split_update_elements(shard), coll
+    ref_p, ref_s = reference(name, nested)
+    assert_close(p, ref_p)
+    assert_close(state, ref_s)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# ZeRO-1.
 
 
 def test_zero1_sharding_rule():
@@ -134,49 +314,31 @@ def test_zero1_sharding_rule():
 
 
 @pytest.mark.parametrize("mode", MODES)
-@pytest.mark.parametrize("opt", ["adam", "adamw", "torch-NAdam", "rmsprop-centered"])
-def test_zero1_splits_moments_gathers_only_updates_and_matches(mode, opt):
+@pytest.mark.parametrize("name", ["adam", "compat.torch.NAdam", "accumulate"])
+def test_zero1_splits_moments_gathers_only_updates_and_matches(name, mode):
     mesh, host, shard, params, grads = make(mode, DP_SPECS)
-    tx = zero1(OPTIMIZERS[opt](), shard, axis="data")
+    tx = zero1(ENTRIES[name].build(LR), shard, axis="data")
     split = zero1_sharding(shard, params, "data")
     with mesh_ctx(mesh, mode):
         state = jax.jit(tx.init)(params)
         assert_sharded_like(state, split)
-        assert_sharded_like(init_sharded(OPTIMIZERS[opt](), params, zero1_axis="data"), split)
+        assert_sharded_like(init_sharded(ENTRIES[name].build(LR), params, zero1_axis="data"), split)
         # Each device holds 1/4 ('data') of w's and b's moments, on top of the 1/2 from 'model'.
-        for name, leaf in param_leaves(state):
+        for pname, leaf in param_leaves(state):
             local = leaf.addressable_shards[0].data.shape
-            full = np.prod(SHAPES[name], dtype=int)
-            want = {"w": full // 8, "b": full // 8, "v": full, "s": 1}[name]
-            assert np.prod(local, dtype=int) == want, (name, local)
-        step = jax.jit(tx.update)
-        g0 = {k: jax.device_put(grads[0][k], shard[k]) for k in SHAPES}
-        hlo = step.lower(g0, state, params).compile().as_text()
-        coll = collectives(hlo)
+            full = np.prod(SHAPES[pname], dtype=int)
+            want = {"w": full // 8, "b": full // 8, "v": full, "s": 1}[pname]
+            assert np.prod(local, dtype=int) == want, (pname, local)
+        p, u, state, hlo = train(tx, state, params, grads, shard)
         # Only all-gathers, and only of the outgoing updates: their elements sum to the local
         # (model-sharded) sizes of the split parameters, w and b. A gathered moment would add more.
-        assert all("all-gather" in c for c in coll), coll
-        gathered = 0
-        for c in coll:
-            result = c.split("=", 1)[1].split("all-gather", 1)[0]
-            for dims in re.findall(r"f32\[([\d,]*)\]", result):
-                gathered += int(np.prod([int(d) for d in dims.split(",") if d], dtype=int))
-        expected = sum(int(np.prod(shard[k].shard_shape(SHAPES[k]), dtype=int)) for k in ("w", "b"))
-        assert gathered == expected, (gathered, expected, coll)
-        p = params
-        for g in grads:
-            u, state = step({k: jax.device_put(g[k], shard[k]) for k in SHAPES}, state, p)
-            p = gx.apply_updates(p, u)
+        coll = collectives(hlo)
+        assert gathered_elements(coll) == split_update_elements(shard), coll
         assert_sharded_like(state, split)
-        assert_sharded_like(u, shard)  # updates come back in the parameters' sharding
-    inner = OPTIMIZERS[opt]()
-    ref_p = {k: jnp.asarray(v) for k, v in host.items()}
-    ref_s = inner.init(ref_p)
-    for g in grads:
-        u, ref_s = inner.update({k: jnp.asarray(v) for k, v in g.items()}, ref_s, ref_p)
-        ref_p = gx.apply_updates(ref_p, u)
-    for k in SHAPES:
-        np.testing.assert_allclose(np.asarray(p[k]), np.asarray(ref_p[k]), rtol=1e-6, atol=1e-7)
+        assert_updates_like(u, shard)  # updates come back in the parameters' sharding
+    ref_p, ref_s = reference(name)
+    assert_close(p, ref_p)
+    assert_close(state, ref_s)
 
 
 def test_zero1_data_parallel_training_matches_single_device():
@@ -191,7 +353,7 @@ def test_zero1_data_parallel_training_matches_single_device():
     def loss(p, x, y):
         return jnp.mean((x @ p["w"] + p["b"] - y) ** 2)
 
-    def train(tx, p, xs, ys, **jit_kw):
+    def run(tx, p, xs, ys):
         @jax.jit
         def step(p, s, x, y):
             lv, g = jax.value_and_grad(loss)(p, x, y)
@@ -208,14 +370,131 @@ def test_zero1_data_parallel_training_matches_single_device():
     xs = jax.device_put(x, NamedSharding(mesh, P("data")))
     ys = jax.device_put(y, NamedSharding(mesh, P("data")))
     params = {k: jax.device_put(v, rep[k]) for k, v in host.items()}
-    p, s, losses = train(zero1(gx.adam(0.05), rep), params, xs, ys)
-    mu_w = s[0].numerator[0].mu["w"]
-    assert mu_w.addressable_shards[0].data.shape == (2, 4)  # 16 rows over 8 devices
-    ref_p, _, ref_losses = train(gx.adam(0.05), {k: jnp.asarray(v) for k, v in host.items()}, x, y)
+    p, s, losses = run(zero1(gx.adam(0.05), rep), params, xs, ys)
+    for field in ("mu", "nu"):
+        assert gx.tree_get(s, field)["w"].addressable_shards[0].data.shape == (2, 4)  # 16 rows over 8 devices
+    ref_p, _, ref_losses = run(gx.adam(0.05), {k: jnp.asarray(v) for k, v in host.items()}, x, y)
     np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
     for k in host:
         np.testing.assert_allclose(np.asarray(p[k]), np.asarray(ref_p[k]), rtol=1e-5, atol=1e-6)
     assert losses[-1] < 0.5 * losses[0]
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The marks decide which leaf belongs to which parameter, not shapes.
+
+
+def _row_sharding(sharding, param_shape, leaf_shape):
+    """A row statistic (the parameter's shape without its last axis): the parameter's spec without its last entry."""
+    spec = tuple(sharding.spec) + (None,) * (len(param_shape) - len(sharding.spec))
+    return NamedSharding(sharding.mesh, P(*spec[: len(leaf_shape)]), memory_kind=sharding.memory_kind)
+
+
+ROW = Layout("row", _row_sharding)
+
+
+@per_param("row", layout=ROW)
+@per_param("mu")
+class FactoredState(NamedTuple):
+    """`mu` like the parameter; `row` one statistic per row (Adafactor-style); `scale` a float of its own."""
+
+    mu: Any
+    row: Any
+    scale: jax.Array
+
+
+def factored():
+    """A toy factored transform: a moving average, a row sum of squares, and a scalar."""
+
+    def init(params):
+        rows = jax.tree.map(lambda p: jnp.zeros(jnp.shape(p)[:-1], jnp.float32), params)
+        return FactoredState(gx.numerics.zeros_like(params), rows, jnp.ones([], jnp.float32))
+
+    def update(updates, state, params, count, extra_args):
+        mu = jax.tree.map(lambda m, g: 0.9 * m + 0.1 * g, state.mu, updates)
+        row = jax.tree.map(lambda r, g: r + (jnp.sum(g * g, axis=-1) if g.ndim else g * g), state.row, updates)
+        return mu, FactoredState(mu, row, 0.5 * state.scale)
+
+    return make_block("factored", init, update)
+
+
+def test_custom_layout_gives_factored_state_its_sharding():
+    mesh, host, shard, params, grads = make("auto", SPECS)
+    tx = factored()
+    sh = state_sharding(tx, params)
+    for k in SHAPES:
+        assert sh.mu[k].is_equivalent_to(shard[k], len(SHAPES[k])), k
+    assert sh.row["w"].spec == P("data")  # w is P('data', 'model'): the row keeps 'data'
+    assert sh.row["b"].spec == P() and sh.row["v"].spec == P() and sh.row["s"].spec == P()
+    assert sh.scale.spec == P()
+    state = init_sharded(tx, params)
+    assert state.row["w"].sharding.is_equivalent_to(NamedSharding(mesh, P("data")), 1)
+    assert state.row["w"].addressable_shards[0].data.shape == (8,)  # 32 rows over 4 'data' devices
+    assert state.scale.sharding.is_fully_replicated
+    # Under ZeRO-1 the layout maps the split sharding: w's split is P('data', 'model'), so its row is P('data').
+    _, _, dp_shard, dp_params, _ = make("auto", DP_SPECS)
+    assert state_sharding(tx, dp_params).row["w"].is_fully_replicated
+    assert state_sharding(tx, dp_params, zero1_axis="data").row["w"].spec == P("data")
+    # tree_map_params visits mu's and row's leaves (4 each) and nothing else.
+    visited = []
+    gx.tree_map_params(tx, lambda x: visited.append(x.shape) or x, state)
+    assert sorted(visited) == sorted([SHAPES[k] for k in SHAPES] + [SHAPES[k][:-1] for k in SHAPES])
+
+
+def _which(tx, params):
+    """`tx.init(params)` with "P" on each leaf `map_state` takes as per-parameter, "O" on the others."""
+    state = tx.init(params)
+    return map_state(state, params, lambda layout, sub: jax.tree.map(lambda _: "P", sub), lambda _: "O")
+
+
+def test_scalar_state_field_is_not_a_scalar_parameters_moment():
+    """One scalar parameter: every float scalar in the state has its shape, but only marked fields are its moments."""
+    p = jax.device_put(jnp.float32(1.5), NamedSharding(jax.make_mesh((8,), ("data",)), P()))
+    got = _which(gxt.NAdam(), p)  # NAdam with momentum decay keeps mu_product, a float scalar of its own
+    assert gx.tree_get(got, "mu") == "P" and gx.tree_get(got, "nu") == "P"
+    assert gx.tree_get(got, "mu_product") == "O" and gx.tree_get(got, "count") == "O"
+    got = _which(factored(), p)
+    assert (got.mu, got.row, got.scale) == ("P", "P", "O")
+    got = _which(gx.skip_nonfinite(gx.adam(LR)), p)  # its flags and counters are scalars too
+    assert jax.tree.leaves(got).count("P") == 2
+    assert got.last_finite == "O" and got.total == "O"
+
+
+def test_foreign_states_fall_back_to_shapes():
+    """optax states carry no marks: a subtree shaped like the parameters (None where left out) is per-parameter."""
+    import optax
+
+    mesh, host, shard, params, grads = make("auto", SPECS)
+    got = _which(optax.adam(LR), jnp.float32(1.5))
+    assert (got[0].mu, got[0].nu, got[0].count) == ("P", "P", "O")
+    tx = gx.masked(optax.adam(LR), MASK)  # optax's moments inside a gradxform wrapper: None for b and s
+    sh = state_sharding(tx, params)
+    mu = gx.tree_get(sh, "mu")
+    assert mu["b"] is None and mu["s"] is None
+    assert mu["w"].is_equivalent_to(shard["w"], 2) and mu["w"].spec == P("data", "model")
+    assert gx.tree_get(sh, "count").is_fully_replicated
+    state = init_sharded(tx, params)
+    assert gx.tree_get(state, "nu")["w"].sharding.is_equivalent_to(shard["w"], 2)
+
+
+@pytest.mark.parametrize("name", ["compat.torch.NAdam", "partition", "accumulate"])
+def test_tree_map_params_maps_exactly_the_marked_leaves(name):
+    mesh, host, shard, params, grads = make("auto", SPECS)
+    tx = wrap("masked", ENTRIES[name].build(LR))
+    state = jax.jit(tx.init)(params)
+    mapped = gx.tree_map_params(
+        tx, lambda x, s: x.sharding.is_equivalent_to(s, x.ndim), state, shard, transform_non_params=lambda x: "other"
+    )
+    assert jax.tree.structure(mapped) == jax.tree.structure(state)
+    by_path = dict(jax.tree_util.tree_flatten_with_path(mapped)[0])
+    params_at = {
+        p
+        for p, _ in jax.tree_util.tree_flatten_with_path(state)[0]
+        if isinstance(p[-1], jax.tree_util.DictKey) and p[-1].key in SHAPES
+    }
+    assert params_at and {p for p, v in by_path.items() if v != "other"} == params_at
+    assert all(by_path[p] is True for p in params_at)  # each mapped leaf is sharded like its parameter
+    assert {p[-1].key for p in params_at} == {"w", "v"}  # masked: no state for b and s
 
 
 def test_errors_name_what_to_do():

@@ -231,8 +231,13 @@ def tree_map_params(
     """
     if has_marks(state) or initable is None:
 
+        def leaf(x: Any) -> bool:
+            return x is None or (is_leaf is not None and is_leaf(x))
+
         def on_param(layout: Layout, sub: PyTree) -> PyTree:
-            return jax.tree.map(f, sub, *rest, is_leaf=is_leaf)
+            # `None` marks a parameter that `masked` / `partition` left out: it stays `None`,
+            # whatever `rest` holds there.
+            return jax.tree.map(lambda x, *r: None if x is None else f(x, *r), sub, *rest, is_leaf=leaf)
 
         other = transform_non_params if transform_non_params is not None else (lambda x: x)
         return map_param_subtrees(state, on_param, other)

@@ -61,19 +61,36 @@ def _named_leaves(param_sharding: PyTree, who: str) -> list[NamedSharding]:
 
 
 def _params_like(params: PyTree) -> Callable[[Any], bool]:
-    """For foreign states only: is this subtree shaped like the whole parameter tree (float leaves)?"""
-    leaves, treedef = jax.tree.flatten(params)
-    shapes = [shape_of(x) for x in leaves]
+    """For foreign states only: is this subtree shaped like the parameter tree (float leaves)?
+
+    `None` entries (parameters a `masked` or `partition` left out) match anything; at
+    least one leaf must be an array.
+    """
+    leaves, treedef = jax.tree.flatten(params, is_leaf=_is_none)
 
     def is_params_like(x: Any) -> bool:
-        x_leaves, x_def = jax.tree.flatten(x)
-        return (
-            x_def == treedef
-            and [shape_of(y) for y in x_leaves] == shapes
-            and all(jnp.issubdtype(dtype_of(y), jnp.inexact) for y in x_leaves)
+        x_leaves, x_def = jax.tree.flatten(x, is_leaf=_is_none)
+        if x_def != treedef:
+            return False
+        pairs = [(y, p) for y, p in zip(x_leaves, leaves) if y is not None]
+        return bool(pairs) and all(
+            p is not None and shape_of(y) == shape_of(p) and jnp.issubdtype(dtype_of(y), jnp.inexact) for y, p in pairs
         )
 
     return is_params_like
+
+
+def _is_none(x: Any) -> bool:
+    return x is None
+
+
+def _is_named_tuple(x: Any) -> bool:
+    return isinstance(x, tuple) and hasattr(type(x), "_fields")
+
+
+def _is_own(cls: type) -> bool:
+    """One of gradxform's own state classes (whose unmarked leaf fields are never per-parameter)."""
+    return cls.__module__.split(".")[0] == "gradxform"
 
 
 def map_state(
@@ -84,28 +101,43 @@ def map_state(
 ) -> PyTree:
     """Rebuilds `state`: `on_params(layout, subtree)` for each per-parameter subtree, `on_other(leaf)` elsewhere.
 
-    Per-parameter subtrees are the marked fields of gradxform states; inside
-    unmarked (foreign) nodes, subtrees shaped like `params` (see `_params_like`).
+    Per-parameter subtrees are the marked fields of state classes
+    (`gradxform.core.state.per_param`). A field of a marked class, or a leaf field of
+    one of gradxform's own state classes, that is not marked is never per-parameter,
+    whatever its shape (a scalar statistic is not a scalar parameter's moment). Only
+    for foreign (e.g. optax) states, which carry no marks, is a subtree shaped like
+    `params` taken as per-parameter (see `_params_like`): the root, the children of
+    foreign NamedTuples and of plain dicts, lists and tuples, and the nested states
+    that gradxform's unmarked wrapper states hold.
     """
     is_p = _params_like(params)
 
-    def walk(node: Any) -> Any:
+    def walk(node: Any, candidate: bool) -> Any:
         marks = param_fields(node)
         if marks:
             return type(node)(
-                *(on_params(marks[f], getattr(node, f)) if f in marks else walk(getattr(node, f)) for f in node._fields)
+                *(
+                    on_params(marks[f], getattr(node, f)) if f in marks else walk(getattr(node, f), False)
+                    for f in node._fields
+                )
             )
-        if is_p(node):
+        if candidate and is_p(node):
             return on_params(LIKE, node)
-        if isinstance(node, tuple) and hasattr(type(node), "_fields"):
-            return type(node)(*(walk(getattr(node, f)) for f in node._fields))
+        if _is_named_tuple(node):
+            own = _is_own(type(node))
+            return type(node)(*(walk(v, not own or not _is_leaf_value(v)) for v in node))
         if isinstance(node, dict):
-            return type(node)((k, walk(v)) for k, v in node.items())
+            return type(node)((k, walk(v, True)) for k, v in node.items())
         if isinstance(node, (list, tuple)):
-            return type(node)(walk(v) for v in node)
+            return type(node)(walk(v, True) for v in node)
         return jax.tree.map(on_other, node)
 
-    return walk(state)
+    return walk(state, True)
+
+
+def _is_leaf_value(x: Any) -> bool:
+    """An array (or other pytree leaf) or `None`, as opposed to a container of them."""
+    return x is None or jax.tree_util.treedef_is_leaf(jax.tree.structure(x))
 
 
 def _leafwise(layout: Layout, sub: PyTree, params: PyTree, param_sharding: PyTree) -> PyTree:

@@ -60,8 +60,10 @@ def accumulate(inner: GradientTransformation, k: int) -> GradientTransformation:
             return block.update(mean, inner_state, params, None, extra_args)
 
         def wait(mean, inner_state, params):
+            # Zeros with the step's shapes, dtypes and shardings: on an Explicit mesh the two
+            # branches of the cond must agree on the sharding too.
             out_shape = jax.eval_shape(step, mean, inner_state, params)[0]
-            return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), out_shape), inner_state
+            return zeros_like(out_shape), inner_state
 
         out, inner_state = lax.cond(emit, step, wait, acc, state.inner_state, params)
         new_acc = jax.tree.map(lambda a: jnp.where(emit, jnp.zeros_like(a), a), acc)
