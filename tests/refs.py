@@ -47,9 +47,7 @@ def cases(library: str | None = None):
 def entries(kind: str | None = None, where=None):
     """`pytest.param(entry)` for the registry's entries (of one kind, or for which `where(entry)` holds)."""
     return [
-        pytest.param(e, id=e.name)
-        for e in ENTRIES
-        if (kind is None or e.kind == kind) and (where is None or where(e))
+        pytest.param(e, id=e.name) for e in ENTRIES if (kind is None or e.kind == kind) and (where is None or where(e))
     ]
 
 

@@ -24,8 +24,10 @@ SHAPES = {"w": (4, 3), "b": (3,), "s": ()}
 def _tree(dtype, seed, scale):
     rng = np.random.default_rng(seed)
     # magnitudes in [scale/2, scale]: 6e4 stays below float16's largest finite value, 65504
-    return {k: jnp.asarray(scale * rng.uniform(0.5, 1.0, size=s) * rng.choice([-1, 1], size=s), dtype)
-            for k, s in SHAPES.items()}
+    return {
+        k: jnp.asarray(scale * rng.uniform(0.5, 1.0, size=s) * rng.choice([-1, 1], size=s), dtype)
+        for k, s in SHAPES.items()
+    }
 
 
 def _first_update(tx, params, grads):
@@ -41,8 +43,9 @@ def test_low_precision_equals_float32_rounded_once(entry, dtype, magnitude):
     params = _tree(dt, 0, 1.0)
     grads = _tree(dt, 1, magnitude)
     low = _first_update(tx, params, grads)
-    ref = _first_update(tx, jax.tree.map(lambda x: x.astype(jnp.float32), params),
-                        jax.tree.map(lambda x: x.astype(jnp.float32), grads))
+    ref = _first_update(
+        tx, jax.tree.map(lambda x: x.astype(jnp.float32), params), jax.tree.map(lambda x: x.astype(jnp.float32), grads)
+    )
     for name in SHAPES:
         u = np.asarray(low[name].astype(jnp.float32))
         assert low[name].dtype == dt
