@@ -279,3 +279,25 @@ def test_runtime_offsets_give_the_same_views_and_gradient():
         np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), rtol=1e-6, atol=1e-7)
     with pytest.raises(ValueError, match="flat_offsets"):
         flat.with_offsets(offsets[:-1])
+
+
+@pytest.mark.parametrize("entry", gx.registry.entries(), ids=lambda e: e.name)
+def test_every_state_can_be_donated(entry):
+    """init returns distinct buffers (no array serves two leaves), so a donated step runs for every entry,
+    and inject_hyperparams' state too."""
+    params = {"w": jnp.ones((3, 2)), "b": jnp.zeros(2), "s": jnp.ones(())}
+    x = jnp.ones((4, 3))
+
+    def loss(p, x):
+        return jnp.sum((x @ p["w"] + p["b"]) ** 2) + p["s"] ** 2
+
+    for tx in (entry.build(1e-2), gx.inject_hyperparams(lambda lr: entry.build(lr))(1e-2)):
+        state = tx.init(params)
+        leaves = [x for x in jax.tree.leaves((params, state)) if hasattr(x, "unsafe_buffer_pointer")]
+        pointers = [x.unsafe_buffer_pointer() for x in leaves]
+        assert len(set(pointers)) == len(pointers), "two state leaves share a buffer"
+        step = gx.make_train_step(loss, tx)
+        p, s = jax.tree.map(jnp.copy, params), state
+        for _ in range(3):
+            p, s, value = step(p, s, x)
+        assert np.isfinite(float(value))

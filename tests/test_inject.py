@@ -99,12 +99,16 @@ def test_bfloat16_params_keep_b2_0999_value_and_trajectory():
 
 
 def test_user_named_dtype_is_used_and_x64_default_is_float64():
-    state = gx.inject_hyperparams(gx.adam, hyperparam_dtype=jnp.float16)(0.01).init(init_params())
+    state = gx.inject_hyperparams(gx.adam, hyperparam_dtype=jnp.float16)(0.01, eps=1e-4).init(init_params())
     assert state.hyperparams["b2"].dtype == jnp.float16  # asked for explicitly
     assert float(state.hyperparams["b2"]) == float(np.float16(0.999))
-    # bfloat16 storage, if asked for, rounds b2 to 1.0: refused at init with the optimizer's own error
-    with pytest.raises(ValueError, match="b2=.*out of range"):
-        gx.inject_hyperparams(gx.adam, hyperparam_dtype=jnp.bfloat16)(0.01).init(init_params())
+    # float16 storage cannot hold Adam's default eps = 1e-8 (it would be 0: NaN updates): refused when built,
+    # blaming the dtype, not the value
+    with pytest.raises(ValueError, match=r"^inject_hyperparams: hyperparam_dtype=float16 cannot hold eps=1e-08"):
+        gx.inject_hyperparams(gx.adam, hyperparam_dtype=jnp.float16)(0.01)
+    # bfloat16 storage rounds b2 to 1.0: refused when built, blaming hyperparam_dtype
+    with pytest.raises(ValueError, match=r"^inject_hyperparams: hyperparam_dtype=bfloat16 rounds .*b2=1.0"):
+        gx.inject_hyperparams(gx.adam, hyperparam_dtype=jnp.bfloat16)(0.01, eps=1e-3)
     with pytest.raises(TypeError, match="hyperparam_dtype"):
         gx.inject_hyperparams(gx.adam, hyperparam_dtype=jnp.int32)
     with jax.enable_x64(True):
@@ -229,6 +233,11 @@ def test_bad_input_is_refused_clearly():
         gx.set_hyperparams(state, learning_rat=0.1)
     with pytest.raises(ValueError, match="finite"):
         gx.set_hyperparams(state, learning_rate=float("nan"))
+    with pytest.raises(ValueError, match=r"representable in the stored float32 \(it would be inf\)"):
+        gx.set_hyperparams(state, learning_rate=1e300)
+    for bad in ("0.1", True, 0.1j, None):
+        with pytest.raises(TypeError, match="learning_rate must be a real number"):
+            gx.set_hyperparams(state, learning_rate=bad)
     assert float(state.hyperparams["learning_rate"]) == float(np.float32(0.1))  # unchanged
     # a value set out of range is caught by the optimizer's own check when run eagerly
     tx = gx.inject_hyperparams(gx.adam)(0.1)

@@ -43,6 +43,11 @@ def test_low_precision_equals_float32_rounded_once(entry, dtype, magnitude):
     params = _tree(dt, 0, 1.0)
     grads = _tree(dt, 1, magnitude)
     low = _first_update(tx, params, grads)
+    if entry.name == "skip_nonfinite" and dtype == "float16" and magnitude == 6e4:
+        # Adam's float16 second moment of (6e4)^2 overflows to inf: skip_nonfinite skips that step (zeros),
+        # so the parameter is not frozen for good (tests/test_robustness.py checks the state too).
+        assert all(bool(jnp.all(low[k] == 0)) for k in SHAPES)
+        return
     ref = _first_update(
         tx, jax.tree.map(lambda x: x.astype(jnp.float32), params), jax.tree.map(lambda x: x.astype(jnp.float32), grads)
     )

@@ -28,11 +28,11 @@ import jax.numpy as jnp
 
 from gradxform.core.transform import EmptyState, GradientTransformation, make_block
 from gradxform.errors import lead
-from gradxform.hyper.validate import Range, validate, validate_dtype
+from gradxform.hyper.validate import Range, check_rounding, validate, validate_dtype
 from gradxform.hyper.values import Hyperparameter, is_schedule, resolve
 from gradxform.numerics.checks import check_inexact, check_match
 from gradxform.numerics.counts import safe_increment
-from gradxform.numerics.dtypes import compute_dtype, real_dtype
+from gradxform.numerics.dtypes import compute_dtype, hyper_dtype, real_dtype
 from gradxform.numerics.tree_math import full_like
 
 PyTree = Any
@@ -150,6 +150,10 @@ def elementwise(
             check_match(updates, m, name, rules[f])
         if with_params:
             require_params(name, updates, params)
+        narrow = {real_dtype(compute_dtype(x.dtype)) for x in jax.tree.leaves(updates)} - {hyper_dtype()}
+        for k, (v, rng) in hyper.items():  # used in a narrower dtype than it was validated in (x64, float32 leaves)
+            for dt in narrow:
+                check_rounding(name, k, v, rng, dt)
         values = {k: resolve(v, count, k) for k, (v, _) in hyper.items()}
         trees = moments + ([params] if with_params else [])
         results = map_leaves(fn, values, count if needs_step else None, updates, *trees)

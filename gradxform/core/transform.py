@@ -17,9 +17,9 @@ The `init`/`update` pair a user calls is the block's *root* form
 (`as_transform`), which does the three things that must happen once per
 optimizer and not once per block:
 
-0. refuses integer and boolean parameters at `init`, and checks the incoming
-   updates against the parameters when they are passed, naming the first
-   differing path;
+0. takes Python numbers as arrays, refuses integer and boolean parameters at
+   `init` and integer gradients at `update`, and checks the incoming updates
+   against the parameters when they are passed, naming the first differing path;
 1. keeps the single step count, in a `gradxform.core.state.StepState`,
    if some block reads it, and hands it to every block;
 2. casts the outgoing updates to the parameters' dtype (the incoming updates'
@@ -39,6 +39,8 @@ from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 import jax
+import jax.numpy as jnp
+import numpy as np
 
 from gradxform.core.state import StepState
 from gradxform.errors import lead, user_function
@@ -155,6 +157,13 @@ def block_of(tx: Any, where: str = "block_of") -> Block:
     return Block(None, tx.init, update)
 
 
+def as_arrays(tree: PyTree) -> PyTree:
+    """Python and NumPy number leaves as JAX arrays (`tx.update(1.0, state)` works like `jnp.asarray(1.0)`)."""
+    if tree is None:
+        return None
+    return jax.tree.map(lambda x: jnp.asarray(x) if isinstance(x, (int, float, complex, np.number)) else x, tree)
+
+
 def _is_flat(x: Any) -> bool:
     return bool(getattr(type(x), "__gradxform_flat__", False))
 
@@ -191,6 +200,7 @@ def as_transform(block: Block) -> GradientTransformation:
 
     def init(params: Params) -> OptState:
         with user_function(block.name):
+            params = as_arrays(params)
             check_inexact(params, who)  # also for stateless optimizers, whose blocks build nothing
             if block.per_leaf and any(map(_is_flat, jax.tree.leaves(params, is_leaf=_is_flat))):
                 raise TypeError(
@@ -201,6 +211,8 @@ def as_transform(block: Block) -> GradientTransformation:
 
     def update(updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any):
         with user_function(block.name):
+            updates, params = as_arrays(updates), as_arrays(params)
+            check_inexact(updates, who, "updates")
             if params is not None:  # before anything is computed; stateless optimizers have no state to check
                 check_match(updates, params, who, against="params")
             out, state = root.update(updates, state, params, None, extra_args)

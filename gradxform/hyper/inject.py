@@ -145,6 +145,25 @@ def inject_hyperparams(
                 static[name] = value
         # Validate the concrete values once, now, by building the optimizer they describe.
         factory(**arguments)
+        if dtype_arg is not None:  # and as they will be stored: a float16 eps=1e-8 would be 0
+            rounded = {}
+            for name, value in numeric.items():
+                if is_concrete(value):
+                    x = float(np.asarray(value, np.float64))
+                    with np.errstate(over="ignore", under="ignore"):
+                        rounded[name] = float(np.asarray(x).astype(dtype_arg))
+                    if not np.isfinite(rounded[name]) or (rounded[name] == 0.0 and x != 0.0):
+                        raise ValueError(
+                            f"inject_hyperparams: hyperparam_dtype={dtype_arg.name} cannot hold {name}={value!r} "
+                            f"(it would be {rounded[name]!r}); store the hyperparameters in float32."
+                        )
+            try:
+                factory(**{**arguments, **rounded})
+            except ValueError as err:
+                raise ValueError(
+                    f"inject_hyperparams: hyperparam_dtype={dtype_arg.name} rounds the hyperparameters to "
+                    f"values {factory_name} refuses ({err}); store them in float32."
+                ) from None
 
         def dtype() -> jnp.dtype:
             return dtype_arg if dtype_arg is not None else hyper_dtype()
@@ -200,9 +219,17 @@ def set_hyperparams(state: InjectHyperparamsState, **values: Any) -> InjectHyper
     for name, value in values.items():
         if name not in new:
             raise KeyError(f"set_hyperparams: no hyperparameter {name!r}; the state holds {sorted(new)}.")
-        if is_concrete(value) and not np.all(np.isfinite(np.asarray(value, np.float64))):
-            raise ValueError(f"set_hyperparams: {name}={value!r} must be finite.")
         old = new[name]
-        arr = jnp.asarray(value, dtype=old.dtype)
-        new[name] = arr if arr.shape == old.shape else jnp.broadcast_to(arr, old.shape)
+        if not _is_numeric(value) or jnp.iscomplexobj(value):
+            raise TypeError(f"set_hyperparams: {name} must be a real number, got {value!r}.")
+        if is_concrete(value):
+            x = float(np.asarray(value, np.float64))
+            with np.errstate(over="ignore", under="ignore"):
+                stored = float(np.asarray(x).astype(old.dtype))
+            if not np.isfinite(x) or not np.isfinite(stored) or (stored == 0.0 and x != 0.0):
+                raise ValueError(
+                    f"set_hyperparams: {name}={value!r} must be finite and representable in the stored "
+                    f"{jnp.dtype(old.dtype).name} (it would be {stored!r})."
+                )
+        new[name] = jnp.asarray(value, dtype=old.dtype)
     return state._replace(hyperparams=new)

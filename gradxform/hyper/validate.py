@@ -107,15 +107,29 @@ def validate(
     x = float(arr)
     if x not in rng:
         raise ValueError(f"{lead(who)}: {name}={value!r} is out of range; allowed: {rng}.")
-    dt = hyper_dtype()
+    check_rounding(who, name, value, rng, hyper_dtype())
+    return value
+
+
+def check_rounding(who: str, name: str, value: Any, rng: Range, dtype: Any) -> None:
+    """Raises if the concrete `value`, rounded to `dtype`, leaves `rng` or becomes zero from non-zero.
+
+    `validate` calls it with the hyperparameter dtype; blocks call it again with each
+    leaf's dtype when that is narrower (float32 leaves under x64).
+    """
+    if not is_concrete(value) or isinstance(value, (bool, np.bool_, str)):
+        return
+    x = float(np.asarray(value))
+    dt = jnp.dtype(dtype)
     with np.errstate(over="ignore", under="ignore"):
         used = float(np.asarray(x, np.float64).astype(dt))
     if used not in rng or (used == 0.0 and x != 0.0):
+        if lead(who) != who:  # found by an inner block, whose argument name may not be the user's
+            name = f"{who}'s {name}"
         raise ValueError(
-            f"{lead(who)}: {name}={value!r} is {used!r} in {dt.name}, the dtype hyperparameters are used in, "
+            f"{lead(who)}: {name}={value!r} is {used!r} in {dt.name}, the dtype it is used in, "
             f"which is out of range; allowed: {rng}" + (" and non-zero." if used == 0.0 and x != 0.0 else ".")
         )
-    return value
 
 
 def validate_dtype(who: str, name: str, dtype: Any) -> jnp.dtype | None:

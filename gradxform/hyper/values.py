@@ -61,5 +61,13 @@ def resolve(value: Hyperparameter, count: jax.Array | None, name: str = "hyperpa
                 f"{lead('resolve')}: the schedule for {name} returned shape {list(jnp.shape(out))}; "
                 "a schedule must return a scalar."
             )
-        return jnp.asarray(out).astype(hyper_dtype())
-    return jnp.asarray(value).astype(hyper_dtype())
+    else:
+        out = value
+        if jnp.shape(out) != ():  # a traced value is not validated when built; its shape is checked here
+            raise ValueError(
+                f"{lead('resolve')}: {name} must be a scalar, got shape {list(jnp.shape(out))} "
+                "(a per-element hyperparameter would broadcast into the updates)."
+            )
+    if jnp.iscomplexobj(out):
+        raise TypeError(f"{lead('resolve')}: {name} must be real, got a complex {jnp.result_type(out)} value.")
+    return jnp.asarray(out).astype(hyper_dtype())

@@ -28,16 +28,26 @@ def _describe(x: Any) -> str:
     return f"{dtype_of(x)}{list(shape_of(x))}"
 
 
-def check_inexact(tree: PyTree, who: str) -> None:
-    """Raises `TypeError` naming the first leaf that is not a float or complex array."""
+def check_inexact(tree: PyTree, who: str, what: str = "params") -> None:
+    """Raises `TypeError` naming the first leaf that is not a float or complex array.
+
+    `what` is `"params"` (at init) or `"updates"` (the gradients given to update).
+    """
     for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
         dtype = dtype_of(leaf)
-        if not jnp.issubdtype(dtype, jnp.inexact):
+        if jnp.issubdtype(dtype, jnp.inexact):
+            continue
+        if what == "updates":
             raise TypeError(
-                f"{lead(who)}: the leaf at {path_str(path)} has dtype {dtype}; optimizers need float "
-                "or complex leaves. Keep integer and boolean leaves out of the tree you optimize "
-                "(split them off, or wrap the optimizer so it does not see them)."
+                f"{lead(who)}: the update at {path_str(path)} has dtype {dtype}; gradients must be float or "
+                "complex (an integer gradient would give a zero update). Differentiate a float loss with "
+                "respect to float parameters."
             )
+        raise TypeError(
+            f"{lead(who)}: the leaf at {path_str(path)} has dtype {dtype}; optimizers need float "
+            "or complex leaves. Keep integer and boolean leaves out of the tree you optimize "
+            "(split them off, or wrap the optimizer so it does not see them)."
+        )
 
 
 def check_match(

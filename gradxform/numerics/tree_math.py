@@ -39,8 +39,28 @@ def tree_sum_sq(tree: PyTree) -> jax.Array:
 
 
 def global_norm(tree: PyTree) -> jax.Array:
-    """The L2 norm of the whole tree, $\\sqrt{\\sum_\\ell \\sum_i |u_{\\ell,i}|^2}$, in at least float32."""
-    return jnp.sqrt(tree_sum_sq(tree))
+    """The L2 norm of the whole tree, $\\sqrt{\\sum_\\ell \\sum_i |u_{\\ell,i}|^2}$, in at least float32.
+
+    Safe from overflow and underflow: when the plain sum of squares is not a
+    normal finite number (gradients of 1e20 square to inf in float32), the norm is
+    recomputed as $m \\sqrt{\\sum |u/m|^2}$ with $m = \\max |u|$, under `lax.cond`, so
+    the common case costs one pass. An infinite or NaN element still gives inf or NaN.
+    """
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        return jnp.zeros([], jnp.float32)
+    sq = tree_sum_sq(tree)
+
+    def rescaled(_):
+        ups = [u.astype(compute_dtype(u.dtype)) for u in leaves]
+        m = jnp.max(jnp.stack([jnp.max(jnp.abs(u), initial=0.0).astype(sq.dtype) for u in ups]))
+        safe = jnp.where(m > 0, m, 1).astype(sq.dtype)
+        inner = sum(jnp.sum(abs_sq(u / safe.astype(u.dtype))).astype(sq.dtype) for u in ups)
+        return jnp.where(jnp.isfinite(m), m * jnp.sqrt(inner), m)
+
+    tiny = jnp.finfo(sq.dtype).tiny
+    ok = jnp.isfinite(sq) & (sq >= tiny)  # a zero sum may be underflow: the rescaled path tells
+    return jax.lax.cond(ok, lambda _: jnp.sqrt(sq), rescaled, None)
 
 
 def tree_axpy(alpha: jax.Array, d: PyTree, x: PyTree) -> PyTree:

@@ -11,12 +11,43 @@ import numpy as np
 from gradxform.hyper import Schedule, is_concrete, validate
 from gradxform.numerics import hyper_dtype
 
-__all__ = ["Schedule", "as_hyper", "between", "check_number", "check_steps", "concrete_zero", "step_value"]
+__all__ = [
+    "Schedule",
+    "as_hyper",
+    "between",
+    "check_number",
+    "check_steps",
+    "concrete_zero",
+    "reached",
+    "step_value",
+    "steps_since",
+]
 
 
 def as_hyper(x: Any) -> jax.Array:
     """`x` as a scalar of the hyperparameter dtype."""
     return jnp.asarray(x).astype(hyper_dtype())
+
+
+def steps_since(step: Any, begin: Any) -> jax.Array:
+    """`step - begin` as a float of the hyperparameter dtype, the difference taken exactly.
+
+    For an integer step and a concrete whole `begin` the subtraction is done in
+    integers, so a transition that begins at step 10**8 moves one step at a time
+    (in float32 the step itself is exact only up to 2**24, and `1e8 + 1` is `1e8`).
+    """
+    step = jnp.asarray(step)
+    if jnp.issubdtype(step.dtype, jnp.integer) and is_concrete(begin) and not callable(begin):
+        return (step.astype(jnp.int64 if step.dtype == jnp.int64 else jnp.int32) - int(begin)).astype(hyper_dtype())
+    return step_value(step) - as_hyper(begin)
+
+
+def reached(step: Any, boundary: Any) -> jax.Array:
+    """`step >= boundary`, compared in integers for an integer step (exact past 2**24)."""
+    step = jnp.asarray(step)
+    if jnp.issubdtype(step.dtype, jnp.integer) and is_concrete(boundary):
+        return step >= int(boundary)
+    return step_value(step) >= as_hyper(boundary)
 
 
 def step_value(step: Any) -> jax.Array:

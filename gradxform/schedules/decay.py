@@ -7,7 +7,15 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from gradxform.schedules.base import Schedule, as_hyper, check_number, check_steps, concrete_zero, step_value
+from gradxform.schedules.base import (
+    Schedule,
+    as_hyper,
+    check_number,
+    check_steps,
+    concrete_zero,
+    step_value,
+    steps_since,
+)
 from gradxform.schedules.polynomial import constant_schedule
 
 
@@ -39,7 +47,7 @@ def exponential_decay(
         return constant_schedule(init_value)
 
     def schedule(step):
-        t = step_value(step) - as_hyper(transition_begin)
+        t = steps_since(step, transition_begin)
         p = t / as_hyper(transition_steps)
         if staircase:
             p = jnp.floor(p)

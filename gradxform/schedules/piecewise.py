@@ -8,7 +8,7 @@ from typing import Any
 import jax.numpy as jnp
 
 from gradxform.hyper import is_concrete
-from gradxform.schedules.base import Schedule, as_hyper, check_number, check_steps, step_value
+from gradxform.schedules.base import Schedule, as_hyper, check_number, check_steps, reached
 
 
 def piecewise_constant_schedule(init_value: Any, boundaries_and_scales: Mapping[int, Any] | None = None) -> Schedule:
@@ -29,10 +29,9 @@ def piecewise_constant_schedule(init_value: Any, boundaries_and_scales: Mapping[
         check_number(who, f"the scale at boundary {b}", s, 0.0)
 
     def schedule(step):
-        t = step_value(step)
         v = as_hyper(init_value)
         for b, s in items:
-            v = jnp.where(t >= as_hyper(b), v * as_hyper(s), v)
+            v = jnp.where(reached(step, b), v * as_hyper(s), v)
         return v
 
     return schedule

@@ -8,7 +8,15 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradxform.hyper import is_concrete
-from gradxform.schedules.base import Schedule, as_hyper, between, check_number, check_steps, concrete_zero, step_value
+from gradxform.schedules.base import (
+    Schedule,
+    as_hyper,
+    between,
+    check_number,
+    check_steps,
+    concrete_zero,
+    steps_since,
+)
 
 
 def constant_schedule(value: Any) -> Schedule:
@@ -46,7 +54,7 @@ def polynomial_schedule(
     p = int(np.asarray(power)) if whole else None
 
     def schedule(step):
-        t = jnp.clip(step_value(step) - as_hyper(transition_begin), 0, as_hyper(transition_steps))
+        t = jnp.clip(steps_since(step, transition_begin), 0, as_hyper(transition_steps))
         frac = (as_hyper(transition_steps) - t) / as_hyper(transition_steps)  # exactly 0 from B + T on
         v = (as_hyper(init_value) - as_hyper(end_value)) * (frac**p if whole else frac ** as_hyper(power)) + as_hyper(
             end_value
@@ -73,7 +81,7 @@ def linear_schedule(init_value: Any, end_value: Any, transition_steps: int, tran
         return constant_schedule(init_value)
 
     def schedule(step):
-        t = jnp.clip(step_value(step) - as_hyper(transition_begin), 0, as_hyper(transition_steps))
+        t = jnp.clip(steps_since(step, transition_begin), 0, as_hyper(transition_steps))
         v = as_hyper(init_value) + (as_hyper(end_value) - as_hyper(init_value)) * (t / as_hyper(transition_steps))
         return between(t, v, init_value, end_value, transition_steps)
 

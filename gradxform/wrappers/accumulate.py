@@ -51,10 +51,9 @@ def accumulate(inner: GradientTransformation, k: int) -> GradientTransformation:
 
     def update(updates, state, params, count, extra_args):
         check_match(updates, state.acc, "accumulate", compute_dtype)
-        acc = jax.tree.map(
-            lambda g, a: a + (g.astype(a.dtype) - a) / (state.micro_step + 1).astype(a.dtype), updates, state.acc
-        )
-        emit = state.micro_step == k - 1
+        j = jnp.clip(state.micro_step, 0, k - 1) + 1  # the micro-step's number in its window, 1..k
+        acc = jax.tree.map(lambda g, a: a + (g.astype(a.dtype) - a) / j.astype(a.dtype), updates, state.acc)
+        emit = state.micro_step >= k - 1  # >=: a counter restored from elsewhere never stalls the inner optimizer
 
         def step(mean, inner_state, params):
             return block.update(mean, inner_state, params, None, extra_args)
@@ -67,7 +66,7 @@ def accumulate(inner: GradientTransformation, k: int) -> GradientTransformation:
 
         out, inner_state = lax.cond(emit, step, wait, acc, state.inner_state, params)
         new_acc = jax.tree.map(lambda a: jnp.where(emit, jnp.zeros_like(a), a), acc)
-        micro = jnp.where(emit, zero_count(), state.micro_step + 1)
+        micro = jnp.where(emit, zero_count(), jnp.clip(state.micro_step, 0, k - 1) + 1)
         return out, AccumulateState(micro, new_acc, inner_state)
 
     return make_block("accumulate", init, update, per_leaf=block.per_leaf)

@@ -37,10 +37,13 @@ def all_finite(tree: PyTree) -> jax.Array:
 
 @public
 def skip_nonfinite(inner: GradientTransformation, max_consecutive: int = 5) -> GradientTransformation:
-    r"""Skips a step whose incoming updates hold a NaN or Inf; gives up after `max_consecutive` in a row.
+    r"""Skips a step whose updates or new state hold a NaN or Inf; gives up after `max_consecutive` in a row.
 
-    On a **skipped** step the output is exact zeros (so `apply_updates` leaves the
-    parameters bitwise as they were) and `inner`'s state, its step count included,
+    A step is non-finite when the incoming updates, the outgoing updates or the
+    inner optimizer's new state hold a NaN or Inf: finite gradients can overflow a
+    float16 moment, which would freeze its parameter for good. On a **skipped**
+    step the output is exact zeros (so `apply_updates` leaves the parameters
+    bitwise as they were) and `inner`'s state, its step count included,
     is returned unchanged; `consecutive` and `total` count the step.
 
     **Giving up.** The `max_consecutive + 1`-th non-finite step in a row is *not*
@@ -69,11 +72,14 @@ def skip_nonfinite(inner: GradientTransformation, max_consecutive: int = 5) -> G
         return SkipNonfiniteState(block.init(params), zero_count(), zero_count(), zero_count(), jnp.array(True))
 
     def update(updates, state, params, count, extra_args):
-        finite = all_finite(updates)
+        new_updates, new_inner = block.update(updates, state.inner_state, params, None, extra_args)
+        # A finite gradient can still poison the state (a float16 second moment overflowing to inf would
+        # freeze its parameter for good): the step counts as non-finite unless what it produces is finite too.
+        inexact = [x for x in jax.tree.leaves(new_inner) if jnp.issubdtype(x.dtype, jnp.inexact)]
+        finite = all_finite(updates) & all_finite(new_updates) & all_finite(inexact)
         bad_run = safe_increment(state.consecutive)
         give_up = jnp.logical_and(~finite, bad_run > max_consecutive)
         take = jnp.logical_or(finite, give_up)
-        new_updates, new_inner = block.update(updates, state.inner_state, params, None, extra_args)
         out = jax.tree.map(lambda u: jnp.where(take, u, jnp.zeros_like(u)), new_updates)
         kept = jax.tree.map(lambda n, o: jnp.where(take, n, o), new_inner, state.inner_state)
         new_state = SkipNonfiniteState(
