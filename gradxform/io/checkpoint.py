@@ -339,7 +339,7 @@ def _open_regular(path: Any):
             raise _fail(path, f"is {_file_kind(st.st_mode)}, not a regular file (a checkpoint is one file).")
         if os.name == "posix":
             os.set_blocking(fd, True)
-        return open(fd, "rb", buffering=0), st.st_size
+        return open(fd, "rb"), st.st_size
     except BaseException:
         os.close(fd)
         raise
@@ -403,10 +403,10 @@ def _structure_error(path: Any, file_nodes: list, t_nodes: list) -> CheckpointEr
     for i, (fn, tn) in enumerate(zip(file_nodes, t_nodes)):
         if fn != tn:
             if fn[0] == tn[0]:
-                what = f"at {fn[0]}: the file has {fn[1]}, the template {tn[1]}."
+                what = f" at {fn[0]}: the file has {fn[1]}, the template {tn[1]}."
             else:
-                what = f"node {i} is {fn[1]} at {fn[0]} in the file but {tn[1]} at {tn[0]} in the template."
-            return _fail(path, f"the tree structure differs from the template's {what}")
+                what = f": node {i} is {fn[1]} at {fn[0]} in the file but {tn[1]} at {tn[0]} in the template."
+            return _fail(path, f"the tree structure differs from the template's{what}")
     if len(file_nodes) != len(t_nodes):
         side, (p, kind) = (
             ("file", file_nodes[len(t_nodes)])
