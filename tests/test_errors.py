@@ -527,6 +527,24 @@ CASES = [
         ),
     ),
     (
+        "ckpt-bool-byte",
+        "a crafted file whose boolean leaf holds a byte other than 0 and 1 (with matching checksums)",
+        CheckpointError,
+        "checkpoint.restore: <path>: the data of the leaf at ['m'] hold booleans other than 0 and 1 (corrupted, "
+        "or not written by gradxform).",
+        lambda tmp: (
+            (lambda path: checkpoint.restore(path, {"m": jnp.zeros(3, bool)})),
+            _bool_byte(_saved(tmp, {"m": jnp.array([True, False, True])}), 2),
+        ),
+    ),
+    (
+        "ckpt-save-no-directory",
+        "saving into a directory that does not exist",
+        FileNotFoundError,
+        "[Errno 2] checkpoint.save: no such directory: '<path>'",
+        lambda tmp: ((lambda path: checkpoint.save(path / "state.ckpt", P())), _mkdir(tmp / "gone", remove=True)),
+    ),
+    (
         "ckpt-shrunk-while-read",
         "a file truncated while restore reads it",
         CheckpointError,
@@ -552,8 +570,22 @@ def _write(path, blob):
     return path
 
 
-def _mkdir(path):
+def _mkdir(path, remove=False):
     path.mkdir()
+    if remove:  # a path that names nothing: the "file" watched is its absence
+        path.rmdir()
+    return path
+
+
+def _bool_byte(path, byte):
+    """Sets the first data byte to `byte`, with the leaf's and the header's checksums made to match."""
+    blob = path.read_bytes()
+    _, hlen, _ = struct.unpack_from("<8sQI", blob)
+    header = json.loads(blob[20 : 20 + hlen])
+    data = bytearray(blob[20 + hlen :])
+    data[0] = byte
+    header["leaves"][0]["crc32"] = zlib.crc32(data[: header["leaves"][0]["nbytes"]])
+    path.write_bytes(_crafted(json.dumps(header, sort_keys=True).encode(), bytes(data)))
     return path
 
 
@@ -604,7 +636,9 @@ def _shrinking(path, n, fn):
 
 
 def _disk(path):
-    """What `path` holds on disk: a directory's listing or a file's bytes."""
+    """What `path` holds on disk: a directory's listing, a file's bytes, or None for nothing."""
+    if not os.path.lexists(path):
+        return None
     return sorted(os.listdir(path)) if path.is_dir() else path.read_bytes()
 
 

@@ -19,15 +19,15 @@ data (static fields, functions, bound methods), so a file written by one
 process restores in another. `leaves` lists the leaves in the same order.
 
 Nothing in the file is executed or unpickled: the header is JSON, dtypes are
-looked up by name in a fixed table, and data are raw bytes. `restore` never
-reads more than the file's fixed prefix before it knows the file is a
-checkpoint, and never reads more than the prefix announces: magic, then a
-header length no larger than `MAX_HEADER_BYTES` nor than the file, then the
-header (CRC-32, JSON, every field's type and range), then the data's length
-against the file's, then every leaf against the template (key path, shape,
-dtype, then node kinds), and only then the data, leaf by leaf, each against
-its CRC-32. Every fault is a `CheckpointError` naming the first mismatch; it
-returns a state only when all of it is right, never a partial one.
+looked up by name in a fixed table, and data are raw bytes. `restore` refuses
+anything but a regular file, then reads the file in order, each part only once
+what came before bounds it: the prefix (magic, then a header length no larger
+than `MAX_HEADER_BYTES` nor than the file), the header (CRC-32, JSON, every
+field's type and range), the data's length against the file's, every leaf
+against the template (key path, shape, dtype, then node kinds), and only then
+the data, leaf by leaf, each against its CRC-32. Every fault is a
+`CheckpointError` naming the first mismatch; it returns a state only when all
+of it is right, never a partial one.
 
 `save` is atomic: it writes a temporary file with a short random name in the
 target's directory (it keeps an existing target's permission bits, else the
@@ -38,6 +38,7 @@ the old file or the new one; on any error the temporary file is removed.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -81,7 +82,7 @@ _DTYPES = {
 
 class CheckpointError(ValueError):
     """A checkpoint path that is not a regular file, a file that is not a readable checkpoint (corrupt,
-    truncated, another format), or one that does not fit the template."""
+    truncated, another format), one that does not fit the template, or a tree too large to save in one file."""
 
 
 # ---- tree structure: key paths and node kinds, never reprs ----
@@ -199,6 +200,8 @@ def _create_temp(directory: str) -> tuple[int, str]:
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:  # pragma: no cover - 64 random bits
             continue
+        except FileNotFoundError:  # name the directory the user gave, not the temporary file
+            raise FileNotFoundError(errno.ENOENT, "checkpoint.save: no such directory", directory) from None
     raise FileExistsError(f"checkpoint.save: no free temporary name in {directory}")  # pragma: no cover
 
 
@@ -476,6 +479,12 @@ def restore(path: str | os.PathLike, template: PyTree) -> PyTree:
             buf = _read_exact(path, f, e["nbytes"], f.tell())
             if zlib.crc32(buf) != e["crc32"]:
                 raise _fail(path, f"the data of the leaf at {e['path']} fail their checksum (the file is corrupted).")
+            if e["dtype"] == "bool" and np.frombuffer(buf, np.uint8).max(initial=0) > 1:  # numpy would keep a 2
+                raise _fail(
+                    path,
+                    f"the data of the leaf at {e['path']} hold booleans other than 0 and 1 (corrupted, or not "
+                    "written by gradxform).",
+                )
             bufs.append(buf)
     out = []
     for i, e in enumerate(header["leaves"]):
