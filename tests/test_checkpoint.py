@@ -891,3 +891,11 @@ def test_temporary_name_is_short_and_in_the_target_directory(tmp_path, monkeypat
     ((tmp, dst),) = names
     assert os.path.dirname(tmp) == str(tmp_path) and dst == str(target)
     assert len(os.path.basename(tmp)) <= 32 and os.path.basename(tmp).startswith(".gxf-") and tmp.endswith(".tmp")
+
+
+def test_save_into_a_missing_directory_names_it_and_keeps_errno(tmp_path):
+    with pytest.raises(FileNotFoundError) as info:
+        checkpoint.save(tmp_path / "gone" / "state.ckpt", {"x": jnp.zeros(1)})
+    assert info.value.errno == errno.ENOENT
+    assert str(info.value).startswith(f"checkpoint.save: {tmp_path / 'gone' / 'state.ckpt'}: the directory")
+    assert _listing(tmp_path) == []

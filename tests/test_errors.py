@@ -541,7 +541,7 @@ CASES = [
         "ckpt-save-no-directory",
         "saving into a directory that does not exist",
         FileNotFoundError,
-        "[Errno 2] checkpoint.save: no such directory: '<path>'",
+        "checkpoint.save: <path>/state.ckpt: the directory <path> does not exist; nothing was written.",
         lambda tmp: ((lambda path: checkpoint.save(path / "state.ckpt", P())), _mkdir(tmp / "gone", remove=True)),
     ),
     (

@@ -200,8 +200,6 @@ def _create_temp(directory: str) -> tuple[int, str]:
             return os.open(tmp, flags, 0o666), tmp
         except FileExistsError:  # pragma: no cover - 64 random bits
             continue
-        except FileNotFoundError:  # name the directory the user gave, not the temporary file
-            raise FileNotFoundError(errno.ENOENT, "checkpoint.save: no such directory", directory) from None
     raise FileExistsError(f"checkpoint.save: no free temporary name in {directory}")  # pragma: no cover
 
 
@@ -217,7 +215,13 @@ def _write_atomic(path: str, chunks: list[bytes]) -> None:
             f"checkpoint.save: {path}: is {_file_kind(st.st_mode)}, not a regular file; nothing was written."
         )
     directory = os.path.dirname(target)
-    fd, tmp = _create_temp(directory)
+    try:
+        fd, tmp = _create_temp(directory)
+    except FileNotFoundError:  # name the directory the user gave, not the temporary file
+        given = os.path.dirname(path) or "."
+        err = FileNotFoundError(f"checkpoint.save: {path}: the directory {given} does not exist; nothing was written.")
+        err.errno = errno.ENOENT  # (a filename or strerror would change str(err) to the "[Errno 2] ..." form)
+        raise err from None
     f = None
     try:
         if st is not None:  # keep the existing file's permission bits (before any byte is written)
