@@ -373,9 +373,6 @@ def _two_leaf_file(tmp_path):
     return tree, path, header, data
 
 
-_INT_FIELDS = [("offset", 0), ("nbytes", 12), ("crc32", None)]
-
-
 def _edits():
     """(id, edit(header) -> None, expected text in the message): header fields of a wrong type or range."""
     out = []
