@@ -6,6 +6,12 @@ test is skipped, saying so, when its library is missing. The optax tests always 
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import types
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -13,6 +19,7 @@ import optax
 import pytest
 
 import gradxform as gx
+from gradxform import checkpoint
 
 
 def _need(name: str):
@@ -95,6 +102,155 @@ def test_flax_linen_train_state_trains_with_gradxform():
     assert first > 0.2
     assert last < 5e-3, (first, last)
     assert int(state.step) == 300
+
+
+# ---- gradxform checkpoints of flax and equinox trees, restored in another process ----
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+LINEN_TRAIN_STATE = """
+import jax, jax.numpy as jnp, numpy as np
+import flax.linen as nn
+from flax.training import train_state
+import gradxform as gx
+
+
+class MLP(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+        return nn.Dense(2)(nn.tanh(nn.Dense(16)(x)))
+
+
+def build():
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(64, 3)).astype(np.float32))
+    y = jnp.asarray(np.tanh(rng.normal(size=(64, 2))).astype(np.float32))
+    model = MLP()
+    params = model.init(jax.random.key(0), x)
+    state = train_state.TrainState.create(apply_fn=model.apply, params=params, tx=gx.adamw(0.02, weight_decay=1e-4))
+
+    @jax.jit
+    def step(state):
+        grads = jax.grad(lambda p: jnp.mean((state.apply_fn(p, x) - y) ** 2))(state.params)
+        return state.apply_gradients(grads=grads)
+
+    return state, step
+"""
+
+EQUINOX_STATIC_FUNCTION = """
+import jax, jax.numpy as jnp, numpy as np
+import equinox as eqx
+import gradxform as gx
+
+
+class Net(eqx.Module):
+    l1: eqx.nn.Linear
+    l2: eqx.nn.Linear
+    act: object = eqx.field(static=True)  # a function in the node's static data: its repr has an address
+
+    def __call__(self, x):
+        return self.l2(self.act(self.l1(x)))
+
+
+def build():
+    rng = np.random.default_rng(0)
+    x = jnp.asarray(rng.normal(size=(64, 3)).astype(np.float32))
+    y = jnp.asarray(np.tanh(rng.normal(size=(64, 2))).astype(np.float32))
+    k1, k2 = jax.random.split(jax.random.key(0))
+    model = Net(eqx.nn.Linear(3, 16, key=k1), eqx.nn.Linear(16, 2, key=k2), lambda v: jnp.tanh(v))
+    tx = gx.adam(0.02)
+    params = eqx.filter(model, eqx.is_inexact_array)
+
+    def loss(m):
+        return jnp.mean((jax.vmap(m)(x) - y) ** 2)
+
+    @eqx.filter_jit
+    def step(state):
+        grads = eqx.filter_grad(loss)(state["params"])
+        updates, opt_state = tx.update(grads, state["opt_state"], state["params"])
+        return {"params": eqx.apply_updates(state["params"], updates), "opt_state": opt_state}
+
+    return {"params": params, "opt_state": tx.init(params)}, step
+"""
+
+_CHILD = """
+import json, sys
+sys.path.insert(0, {root!r})
+import types
+import jax, numpy as np
+from gradxform import checkpoint
+mod = sys.modules["gx_build"] = types.ModuleType("gx_build")
+exec(compile({source!r}, "gx_build", "exec", dont_inherit=True), mod.__dict__)
+template, step = mod.build()  # a fresh tree of the same structure, built in this process
+restored = checkpoint.restore({path!r}, template)
+
+
+def dump(tree):
+    return [
+        [jax.tree_util.keystr(p), str(np.asarray(x).dtype), list(np.shape(x)), np.asarray(x).tobytes().hex()]
+        for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]
+    ]
+
+
+print(json.dumps({{"restored": dump(restored), "next": dump(step(restored))}}))
+"""
+
+
+def _dump(tree):
+    return [
+        [jax.tree_util.keystr(p), str(np.asarray(x).dtype), list(np.shape(x)), np.asarray(x).tobytes().hex()]
+        for p, x in jax.tree_util.tree_flatten_with_path(tree)[0]
+    ]
+
+
+def _build(source, monkeypatch):
+    """Runs `source` as the module `gx_build` (the child process does the same) and returns its `build()`."""
+    mod = types.ModuleType("gx_build")
+    monkeypatch.setitem(sys.modules, "gx_build", mod)
+    exec(compile(source, "gx_build", "exec", dont_inherit=True), mod.__dict__)
+    return mod.build
+
+
+def _save_then_restore_in_a_new_process(tmp_path, monkeypatch, source, steps=5):
+    state, step = _build(source, monkeypatch)()
+    for _ in range(steps):  # a state that is not the initial one
+        state = step(state)
+    assert " at 0x" in str(jax.tree.structure(state))  # what the old check compared: an address
+    path = tmp_path / "state.ckpt"
+    checkpoint.save(path, state)
+    child = _CHILD.format(root=ROOT, source=source, path=str(path))
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return state, step, out
+
+
+def test_flax_linen_train_state_checkpoint_restores_in_a_new_process(tmp_path, monkeypatch):
+    _need("flax.linen")
+    state, step, out = _save_then_restore_in_a_new_process(tmp_path, monkeypatch, LINEN_TRAIN_STATE)
+    assert out["restored"] == _dump(state)  # every leaf bitwise, with its key path, dtype and shape
+    assert any(p == ".step" and bytes.fromhex(h) == np.int32(5).tobytes() for p, _, _, h in out["restored"])
+    assert out["next"] == _dump(step(state))  # and training goes on exactly as it would have
+
+
+def test_equinox_module_with_static_function_checkpoint_restores_in_a_new_process(tmp_path, monkeypatch):
+    _need("equinox")
+    state, step, out = _save_then_restore_in_a_new_process(tmp_path, monkeypatch, EQUINOX_STATIC_FUNCTION)
+    assert out["restored"] == _dump(state)
+    assert out["next"] == _dump(step(state))
+
+
+def test_flax_linen_train_state_restores_with_another_optimizer_instance(tmp_path, monkeypatch):
+    _need("flax.linen")
+    build = _build(LINEN_TRAIN_STATE, monkeypatch)
+    state, step = build()
+    state = step(state)
+    template, _ = build()  # a second gx.adamw(...): other functions, other addresses
+    assert str(jax.tree.structure(template)) != str(jax.tree.structure(state))
+    checkpoint.save(tmp_path / "s.ckpt", state)
+    restored = checkpoint.restore(tmp_path / "s.ckpt", template)
+    assert _dump(restored) == _dump(state)
+    assert restored.tx is template.tx and restored.apply_fn == template.apply_fn  # static data from the template
 
 
 # ---- equinox ----

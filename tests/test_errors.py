@@ -6,8 +6,13 @@ that the inputs it was given (parameters, states, files on disk) are unchanged.
 keeps the two in step. Paths of temporary files appear as ``<path>``.
 """
 
+import collections
+import json
 import os
 import pathlib
+import struct
+import zlib
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
@@ -319,9 +324,8 @@ CASES = [
         "ckpt-structure",
         "restoring into a state of another type whose leaves have the same key paths",
         CheckpointError,
-        "checkpoint.restore: <path>: the tree structure differs from the template's: file "
-        "PyTreeDef(CustomNode(namedtuple[EmaState], [*])), template "
-        "PyTreeDef(CustomNode(namedtuple[NesterovEmaState], [*, None])).",
+        "checkpoint.restore: <path>: the tree structure differs from the template's at <root>: the file has "
+        "namedtuple EmaState(mu), the template namedtuple NesterovEmaState(mu, mu_product).",
         lambda tmp: (
             (lambda path: checkpoint.restore(path, gx.NesterovEmaState(jnp.zeros(3), None))),
             _saved(tmp, gx.EmaState(jnp.zeros(3))),
@@ -366,8 +370,8 @@ CASES = [
         "ckpt-future-version",
         "a checkpoint from a newer format version",
         CheckpointError,
-        "checkpoint.restore: <path>: format version 2 is not supported (this gradxform reads version 1).",
-        lambda tmp: ((lambda path: checkpoint.restore(path, P())), _bump_version(_saved(tmp, P()))),
+        "checkpoint.restore: <path>: format version 3 is not supported (this gradxform reads version 2).",
+        lambda tmp: ((lambda path: checkpoint.restore(path, P())), _set(_saved(tmp, P()), "format_version", 3)),
     ),
     (
         "ckpt-save-tracer",
@@ -385,6 +389,168 @@ CASES = [
         TypeError,
         "checkpoint.save: the leaf at ['name'] is a str; a checkpoint holds arrays and numbers only.",
         lambda tmp: ((lambda path: checkpoint.save(path, {"name": "run-1"})), _saved(tmp, {"x": jnp.zeros(2)})),
+    ),
+    (
+        "ckpt-structure-node",
+        "restoring into a template whose inner node is of another type (OrderedDict for dict)",
+        CheckpointError,
+        "checkpoint.restore: <path>: the tree structure differs from the template's at ['a']: the file has dict, "
+        "the template collections.OrderedDict.",
+        lambda tmp: (
+            (lambda path: checkpoint.restore(path, {"a": collections.OrderedDict(x=jnp.zeros(2))})),
+            _saved(tmp, {"a": {"x": jnp.zeros(2)}}),
+        ),
+    ),
+    (
+        "ckpt-structure-extra-node",
+        "restoring into a template with an extra empty node (None)",
+        CheckpointError,
+        "checkpoint.restore: <path>: the tree structure differs from the template's: only the template has None "
+        "at ['z'].",
+        lambda tmp: ((lambda path: checkpoint.restore(path, {**P(), "z": None})), _saved(tmp, P())),
+    ),
+    (
+        "ckpt-old-version",
+        "a checkpoint written by an earlier gradxform (format version 1)",
+        CheckpointError,
+        "checkpoint.restore: <path>: format version 1 is not supported (this gradxform reads version 2).",
+        lambda tmp: ((lambda path: checkpoint.restore(path, P())), _set(_saved(tmp, P()), "format_version", 1)),
+    ),
+    (
+        "ckpt-restore-directory",
+        "restoring from a directory (e.g. an orbax checkpoint)",
+        CheckpointError,
+        "checkpoint.restore: <path>: is a directory, not a regular file (a checkpoint is one file).",
+        lambda tmp: ((lambda path: checkpoint.restore(path, P())), _mkdir(tmp / "run")),
+    ),
+    (
+        "ckpt-save-directory",
+        "saving to a path that is a directory",
+        CheckpointError,
+        "checkpoint.save: <path>: is a directory, not a regular file; nothing was written.",
+        lambda tmp: ((lambda path: checkpoint.save(path, P())), _mkdir(tmp / "run")),
+    ),
+    (
+        "ckpt-save-header-too-large",
+        "saving a tree whose header would exceed the header limit",
+        CheckpointError,
+        "checkpoint.save: the tree has 2 leaves, so its header would be 307 bytes, over the limit of 300; "
+        "save it in parts (one file per sub-tree). Nothing was written.",
+        lambda tmp: (
+            (lambda path: _with_header_limit(300, lambda: checkpoint.save(path, P()))),
+            _saved(tmp, P()),
+        ),
+    ),
+    (
+        "ckpt-header-too-large",
+        "a file whose header length is over the limit",
+        CheckpointError,
+        f"checkpoint.restore: <path>: the header length is {2**40} bytes, over the limit of "
+        f"{checkpoint.MAX_HEADER_BYTES} (corrupted, or not written by gradxform).",
+        lambda tmp: (
+            (lambda path: checkpoint.restore(path, P())),
+            _write(tmp / "h.ckpt", checkpoint.MAGIC + struct.pack("<QI", 2**40, 0) + b"{}"),
+        ),
+    ),
+    (
+        "ckpt-header-past-end",
+        "a file whose header length is larger than the file",
+        CheckpointError,
+        "checkpoint.restore: <path>: the header runs past the end of the file (truncated or corrupted).",
+        lambda tmp: (
+            (lambda path: checkpoint.restore(path, P())),
+            _write(tmp / "h.ckpt", checkpoint.MAGIC + struct.pack("<QI", 1000, 0) + b"{}"),
+        ),
+    ),
+    (
+        "ckpt-header-not-json",
+        "a header that is not a JSON object",
+        CheckpointError,
+        "checkpoint.restore: <path>: the header is not a JSON object (corrupted, or not written by gradxform).",
+        lambda tmp: ((lambda path: checkpoint.restore(path, P())), _write(tmp / "h.ckpt", _crafted(b"[1, 2]"))),
+    ),
+    (
+        "ckpt-header-too-deep",
+        "a header of deeply nested JSON",
+        CheckpointError,
+        "checkpoint.restore: <path>: the header nests too deeply (corrupted, or not written by gradxform).",
+        lambda tmp: (
+            (lambda path: checkpoint.restore(path, P())),
+            _write(tmp / "h.ckpt", _crafted(b"[" * 100_000 + b"]" * 100_000)),
+        ),
+    ),
+    (
+        "ckpt-header-bool",
+        "a header with a boolean where an integer belongs",
+        CheckpointError,
+        "checkpoint.restore: <path>: the header field format_version is True; expected an integer (corrupted, "
+        "or not written by gradxform).",
+        lambda tmp: ((lambda path: checkpoint.restore(path, P())), _set(_saved(tmp, P()), "format_version", True)),
+    ),
+    (
+        "ckpt-header-huge-shape",
+        "a header with a dimension of 10**30",
+        CheckpointError,
+        "checkpoint.restore: <path>: the header field leaves[0].shape[0] is 1000000000000000000000000000000; "
+        "expected an integer in [0, 2**63) (corrupted, or not written by gradxform).",
+        lambda tmp: ((lambda path: checkpoint.restore(path, P())), _set_leaf(_saved(tmp, P()), 0, "shape", [10**30])),
+    ),
+    (
+        "ckpt-header-dtype",
+        "a header whose dtype name is not a string",
+        CheckpointError,
+        "checkpoint.restore: <path>: the header field leaves[0].dtype is a list of 1; expected one of bool, int8, "
+        "int16, int32, int64, uint8, uint16, uint32, uint64, float16, bfloat16, float32, float64, complex64, "
+        "complex128 (corrupted, or not written by gradxform).",
+        lambda tmp: (
+            (lambda path: checkpoint.restore(path, P())),
+            _set_leaf(_saved(tmp, P()), 0, "dtype", ["float32"]),
+        ),
+    ),
+    (
+        "ckpt-header-overlap",
+        "a header whose leaves overlap",
+        CheckpointError,
+        "checkpoint.restore: <path>: the header field leaves[1].offset is 0; expected 12, where the previous leaf "
+        "ends (corrupted, or not written by gradxform).",
+        lambda tmp: ((lambda path: checkpoint.restore(path, P())), _set_leaf(_saved(tmp, P()), 1, "offset", 0)),
+    ),
+    (
+        "ckpt-header-nodes",
+        "a header whose node list does not match its leaf list",
+        CheckpointError,
+        "checkpoint.restore: <path>: the header's node list does not match its leaf list (corrupted, or not "
+        "written by gradxform).",
+        lambda tmp: (
+            (lambda path: checkpoint.restore(path, P())),
+            _set(_saved(tmp, P()), "nodes", [["<root>", "dict"]]),
+        ),
+    ),
+    (
+        "ckpt-bool-byte",
+        "a crafted file whose boolean leaf holds a byte other than 0 and 1 (with matching checksums)",
+        CheckpointError,
+        "checkpoint.restore: <path>: the data of the leaf at ['m'] hold booleans other than 0 and 1 (corrupted, "
+        "or not written by gradxform).",
+        lambda tmp: (
+            (lambda path: checkpoint.restore(path, {"m": jnp.zeros(3, bool)})),
+            _bool_byte(_saved(tmp, {"m": jnp.array([True, False, True])}), 2),
+        ),
+    ),
+    (
+        "ckpt-save-no-directory",
+        "saving into a directory that does not exist",
+        FileNotFoundError,
+        "checkpoint.save: <path>/state.ckpt: the directory <path> does not exist; nothing was written.",
+        lambda tmp: ((lambda path: checkpoint.save(path / "state.ckpt", P())), _mkdir(tmp / "gone", remove=True)),
+    ),
+    (
+        "ckpt-shrunk-while-read",
+        "a file truncated while restore reads it",
+        CheckpointError,
+        "checkpoint.restore: <path>: the file ended at byte 359, before the 363 its size promised (truncated "
+        "while being read?).",
+        lambda tmp: ((lambda path: _shrinking(path, 4, lambda: checkpoint.restore(path, P()))), _saved(tmp, P())),
     ),
 ]
 
@@ -404,18 +570,76 @@ def _write(path, blob):
     return path
 
 
-def _bump_version(path):
-    import json
-    import struct
-    import zlib
+def _mkdir(path, remove=False):
+    path.mkdir()
+    if remove:  # a path that names nothing: the "file" watched is its absence
+        path.rmdir()
+    return path
 
+
+def _bool_byte(path, byte):
+    """Sets the first data byte to `byte`, with the leaf's and the header's checksums made to match."""
     blob = path.read_bytes()
     _, hlen, _ = struct.unpack_from("<8sQI", blob)
     header = json.loads(blob[20 : 20 + hlen])
-    header["format_version"] = 2
-    raw = json.dumps(header, sort_keys=True).encode()
-    path.write_bytes(struct.pack("<8sQI", checkpoint.MAGIC, len(raw), zlib.crc32(raw)) + raw + blob[20 + hlen :])
+    data = bytearray(blob[20 + hlen :])
+    data[0] = byte
+    header["leaves"][0]["crc32"] = zlib.crc32(data[: header["leaves"][0]["nbytes"]])
+    path.write_bytes(_crafted(json.dumps(header, sort_keys=True).encode(), bytes(data)))
     return path
+
+
+def _crafted(raw_header, data=b""):
+    """A file with a valid prefix (magic, length, CRC-32) around any header bytes."""
+    return struct.pack("<8sQI", checkpoint.MAGIC, len(raw_header), zlib.crc32(raw_header)) + raw_header + data
+
+
+def _rewrite(path, edit):
+    blob = path.read_bytes()
+    _, hlen, _ = struct.unpack_from("<8sQI", blob)
+    header = json.loads(blob[20 : 20 + hlen])
+    edit(header)
+    path.write_bytes(_crafted(json.dumps(header, sort_keys=True).encode(), blob[20 + hlen :]))
+    return path
+
+
+def _set(path, key, value):
+    return _rewrite(path, lambda h: h.__setitem__(key, value))
+
+
+def _set_leaf(path, i, key, value):
+    return _rewrite(path, lambda h: h["leaves"][i].__setitem__(key, value))
+
+
+def _with_header_limit(limit, fn):
+    with mock.patch.object(checkpoint, "MAX_HEADER_BYTES", limit):
+        return fn()
+
+
+def _shrinking(path, n, fn):
+    """Runs `fn` while the file at `path` reports its full size to fstat but has lost its last `n` bytes."""
+    full = os.stat(path)
+    blob = path.read_bytes()
+    real_fstat = os.fstat
+
+    def fstat(fd):
+        st = list(real_fstat(fd))
+        st[6] = full.st_size  # st_size
+        return os.stat_result(st)
+
+    path.write_bytes(blob[:-n])
+    try:
+        with mock.patch.object(checkpoint.os, "fstat", fstat):
+            return fn()
+    finally:
+        path.write_bytes(blob)
+
+
+def _disk(path):
+    """What `path` holds on disk: a directory's listing, a file's bytes, or None for nothing."""
+    if not os.path.lexists(path):
+        return None
+    return sorted(os.listdir(path)) if path.is_dir() else path.read_bytes()
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
@@ -423,7 +647,7 @@ def test_error(case, tmp_path):
     _, _, exc, message, make = case
     trigger, watched = make(tmp_path)
     if isinstance(watched, os.PathLike):
-        before = watched.read_bytes()
+        before = _disk(watched)
         listing = sorted(os.listdir(tmp_path))
     else:
         before = _snapshot(watched)
@@ -432,7 +656,7 @@ def test_error(case, tmp_path):
     got = str(info.value)
     if isinstance(watched, os.PathLike):
         got = got.replace(os.fspath(watched), "<path>")
-        assert watched.read_bytes() == before  # the file is untouched
+        assert _disk(watched) == before  # the file (or directory) is untouched
         assert sorted(os.listdir(tmp_path)) == listing  # no stray temp files
     else:
         _unchanged(before, watched)
