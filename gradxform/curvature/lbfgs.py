@@ -25,7 +25,7 @@ from gradxform.blocks import scale
 from gradxform.core import GradientTransformation, chain
 from gradxform.curvature._flat import check_int, like, ravel, require_params, secant_pair
 from gradxform.hyper import validate
-from gradxform.linesearch import zoom
+from gradxform.linesearch import more_thuente
 from gradxform.tree import safe_increment, zero_count
 
 
@@ -96,9 +96,17 @@ def lbfgs(
     r"""L-BFGS with memory ``m = memory_size``: :math:`x \leftarrow x - \alpha H_k g_k`.
 
     ``chain(scale_by_lbfgs(memory_size, curvature_eps), scale(-1), linesearch)``;
-    the default line search is the strong-Wolfe :func:`gradxform.linesearch.zoom`
-    with ``c2=0.9`` and first trial step 1 (the first direction is the raw
-    gradient, whose scale the search then finds).
+    the default line search is L-BFGS-B's: Moré-Thuente
+    (:func:`gradxform.linesearch.more_thuente`, ``c1=1e-3, c2=0.9, xtol=0.1``)
+    with first trial step :math:`1/\|d\|` at the first iteration (the first
+    direction is the raw gradient) and 1 afterwards (``'quasi_newton'``: the
+    :math:`\gamma`-scaled direction's natural step). Without bounds L-BFGS-B's
+    direction is this two-loop direction, so the iterates are L-BFGS-B's.
+
+    Args:
+        memory_size: the pairs kept, an int >= 1.
+        linesearch: the line search; None for the default above.
+        curvature_eps: pairs are dropped unless :math:`y^\top s > \epsilon\|s\|\|y\|`, >= 0.
     """
-    ls = zoom(c2=0.9, initial_step="one") if linesearch is None else linesearch
+    ls = more_thuente(c1=1e-3, c2=0.9, xtol=0.1, initial_step="quasi_newton") if linesearch is None else linesearch
     return chain(scale_by_lbfgs(memory_size, curvature_eps), scale(-1.0), ls)
