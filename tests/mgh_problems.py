@@ -274,3 +274,121 @@ MGH = {
     "discrete_boundary_value10": Problem(discrete_boundary_value, _t(10) * (_t(10) - 1.0), (0.0,)),
     "broyden_tridiagonal10": Problem(broyden_tridiagonal, np.full(10, -1.0), (0.0,)),
 }
+
+
+# --------------------------------------------------------------------------- gradxform against scipy on MGH
+
+TOL = 1e-8  # gradient tolerance, for both
+MAX_STEPS = 5000  # iterations, for both
+
+# ours -> (scipy's method, the norm of both stopping tests): scipy's BFGS and CG test the largest gradient
+# entry (their default norm=inf), L-BFGS-B the largest projected-gradient entry (no bounds: the gradient),
+# trust-ncg the Euclidean norm; gradxform's minimize is given the same norm.
+SCIPY_METHOD = {
+    "bfgs": ("BFGS", float("inf")),
+    "lbfgs": ("L-BFGS-B", float("inf")),
+    "conjugate_gradient": ("CG", float("inf")),
+    "newton_cg_trust": ("trust-ncg", 2.0),
+}
+
+
+class Run(NamedTuple):
+    """One run: where it ended, whether it met the gradient tolerance, and its counts."""
+
+    x: np.ndarray
+    value: float
+    grad_norm: float
+    solved: bool
+    iterations: int
+    evals: int  # gradxform: value-and-gradient evaluations; scipy: nfev (objective values)
+    grad_evals: int  # gradxform: the same; scipy: njev
+    hvps: int  # Hessian-vector products (trust-ncg): ours num_hvps, scipy nhev
+
+
+def _grad_norm(name, x, norm):
+    import jax
+
+    g = np.asarray(jax.grad(MGH[name].fun)(jnp.asarray(x)))
+    return float(np.max(np.abs(g)) if norm == float("inf") else np.linalg.norm(g))
+
+
+_cache: dict = {}
+
+
+def scipy_run(method: str, name: str) -> Run:
+    """scipy.optimize.minimize with our objective's value, gradient (and Hessian-vector product) as callables."""
+    key = ("scipy", method, name)
+    if key in _cache:
+        return _cache[key]
+    import jax
+    import scipy.optimize
+
+    with jax.enable_x64(True):
+        p = MGH[name]
+        sp, norm = SCIPY_METHOD[method]
+        fun = jax.jit(p.fun)
+        jac = jax.jit(jax.grad(p.fun))
+        kw = {"jac": lambda x: np.asarray(jac(x))}
+        options = {"gtol": TOL, "maxiter": MAX_STEPS}
+        if sp in ("BFGS", "CG"):
+            options["norm"] = np.inf
+        if sp == "L-BFGS-B":
+            options.update(ftol=0.0, maxfun=100 * MAX_STEPS)  # stop on the gradient test only
+        if sp == "trust-ncg":
+            hvp = jax.jit(lambda x, v: jax.jvp(jax.grad(p.fun), (x,), (v,))[1])
+            kw["hessp"] = lambda x, v: np.asarray(hvp(x, v))
+        r = scipy.optimize.minimize(lambda x: float(fun(x)), p.x0, method=sp, options=options, **kw)
+        gn = _grad_norm(name, r.x, norm)
+        out = Run(r.x, float(r.fun), gn, gn <= TOL, int(r.nit), int(r.nfev), int(r.njev), int(r.get("nhev", 0)))
+    _cache[key] = out
+    return out
+
+
+def our_run(method: str, name: str) -> Run:
+    """gradxform.minimize with the method's defaults."""
+    key = ("ours", method, name)
+    if key in _cache:
+        return _cache[key]
+    import jax
+
+    import gradxform as gx
+
+    with jax.enable_x64(True):
+        p = MGH[name]
+        _, norm = SCIPY_METHOD[method]
+        r = gx.minimize(p.fun, jnp.asarray(p.x0), getattr(gx, method)(), max_steps=MAX_STEPS, tol=TOL, norm=norm)
+        hvps = int(r.state.num_hvps) if method == "newton_cg_trust" else 0
+        out = Run(
+            np.asarray(r.params),
+            float(r.value),
+            float(r.grad_norm),
+            bool(r.converged),
+            int(r.num_steps),
+            int(r.num_evals),
+            int(r.num_evals),
+            hvps,
+        )
+    _cache[key] = out
+    return out
+
+
+class Comparison(NamedTuple):
+    """Per method: the per-problem ratios of evaluations (ours / scipy's nfev) where scipy solved the problem."""
+
+    ratios: dict  # name -> ratio, problems scipy solved
+    unsolved_by_us: list  # problems scipy solved and we did not (or to a worse value)
+    geomean: float
+    worst: float
+
+
+def compare(method: str, names=None) -> Comparison:
+    ratios, unsolved = {}, []
+    for name in names or MGH:
+        s, o = scipy_run(method, name), our_run(method, name)
+        if not s.solved:
+            continue
+        if not o.solved or o.value > s.value + 1e-6 * (1.0 + abs(s.value)):
+            unsolved.append(name)
+        ratios[name] = o.evals / s.evals
+    logs = np.log(np.array(list(ratios.values())))
+    return Comparison(ratios, unsolved, float(np.exp(logs.mean())), float(np.exp(logs.max())))
