@@ -17,7 +17,17 @@ import pathlib
 import re
 import sys
 
-from tests.mgh_problems import MAX_STEPS, MGH, SCIPY_METHOD, TOL, compare, our_run, scipy_run
+from tests.mgh_problems import (
+    MAX_STEPS,
+    MGH,
+    SCIPY_METHOD,
+    TEST_SET,
+    TOL,
+    compare,
+    our_run,
+    scipy_run,
+    shared_runs,
+)
 
 DOC = pathlib.Path(__file__).resolve().parent.parent / "docs" / "curvature.md"
 BEGIN, END = "<!-- begin curvature_vs_scipy -->", "<!-- end curvature_vs_scipy -->"
@@ -70,7 +80,19 @@ def tables() -> tuple[str, dict]:
             f"| `{m}` ({SCIPY_METHOD[m][0]}), {len(both)} problems | {t['iterations'][0]} / {t['iterations'][1]} | "
             f"{t['evals'][0]} / {t['evals'][1]} | {t['grad_evals'][0]} / {t['grad_evals'][1]} | {hv} |"
         )
-    return main + "\n\n" + "\n".join(rows), comps
+    # the test suite's runs (one compiled program per method): where their counts differ from standalone runs
+    diffs = []
+    for m in TARGETED:
+        shared = shared_runs(m, TEST_SET)
+        c = compare(m, TEST_SET, shared)
+        d = [f"{n} {shared[n].evals} (standalone {our_run(m, n).evals})" for n in TEST_SET
+             if shared[n].evals != our_run(m, n).evals]  # fmt: skip
+        diffs.append(
+            f"`{m}`: geometric mean {c.geomean:.3f}, worst {c.worst:.2f}; "
+            + ("counts as standalone" if not d else "differing: " + ", ".join(d))
+        )
+    test_runs = "Test-suite runs (`TEST_SET`, one compiled program per method): " + "; ".join(diffs) + "."
+    return main + "\n\n" + "\n".join(rows) + "\n\n" + test_runs, comps
 
 
 def main(argv: list[str]) -> int:
