@@ -31,6 +31,7 @@ so it costs no Hessian-vector products beyond CG's own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
@@ -79,7 +80,9 @@ def _boundary(z, d, radius):
     return jnp.minimum(ta, tb), jnp.maximum(ta, tb)
 
 
-def steihaug(hvp, g, radius, max_steps):
+def steihaug(
+    hvp: Callable[[jax.Array], jax.Array], g: jax.Array, radius: jax.Array, max_steps: int
+) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
     r"""Steihaug's CG for :math:`\min_p g^\top p + \frac12 p^\top H p`, :math:`\|p\| \le` ``radius``.
 
     Returns ``(p, model, on_boundary, iterations)``, ``model`` being

@@ -98,6 +98,9 @@ def accepted_point(state: Any) -> Any:
     returned. Anything after it in the chain (a ``scale``, a wrapper) could
     change the update, so then nothing is handed off and this returns None.
     The answer depends only on the state's structure, so it is decided at trace time.
+
+    Args:
+        state: a transform's state, e.g. the state ``gradxform.bfgs().update`` returned.
     """
     node = state
     while type(node) is tuple and node:

@@ -143,7 +143,19 @@ def check_initial_step(who: str, initial_step: Any) -> Any:
     return validate(who, "initial_step", initial_step, 0.0, low_open=True)
 
 
-def first_step(rule, *, count, f0, prev_value, prev_step, slope0, d, grad, params, dtype):
+def first_step(
+    rule: str | float,
+    *,
+    count: jax.Array,
+    f0: jax.Array,
+    prev_value: jax.Array,
+    prev_step: jax.Array,
+    slope0: jax.Array,
+    d: PyTree,
+    grad: PyTree,
+    params: PyTree,
+    dtype: Any,
+) -> jax.Array:
     r"""The first trial step :math:`\alpha_0` of a line search by ``rule``.
 
     ``'one'``: :math:`\alpha_0 = 1`, the natural step of Newton directions.
@@ -166,6 +178,18 @@ def first_step(rule, *, count, f0, prev_value, prev_step, slope0, d, grad, param
     :math:`\psi_2 = 2`.
 
     A number is taken as it is.
+
+    Args:
+        rule: one of :data:`INITIAL_STEPS`, or a positive number.
+        count: the line search's calls so far (0 at the first).
+        f0: :math:`f(x)`.
+        prev_value: :math:`f` at the previous call's start (NaN before the first).
+        prev_step: the previous call's accepted step.
+        slope0: :math:`\phi'(0) = \nabla f(x)^\top d < 0`.
+        d: the search direction.
+        grad: :math:`\nabla f(x)`.
+        params: :math:`x`.
+        dtype: the dtype of the result.
     """
     one = jnp.ones([], dtype)
     if rule == "one":

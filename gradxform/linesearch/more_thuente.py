@@ -62,7 +62,20 @@ def _cubic_gamma(theta, da, db):
     return s, (theta / s) ** 2 - (da / s) * (db / s)
 
 
-def dcstep(stx, fx, dx, sty, fy, dy, stp, fp, dp, brackt, stpmin, stpmax):
+def dcstep(
+    stx: jax.Array,
+    fx: jax.Array,
+    dx: jax.Array,
+    sty: jax.Array,
+    fy: jax.Array,
+    dy: jax.Array,
+    stp: jax.Array,
+    fp: jax.Array,
+    dp: jax.Array,
+    brackt: jax.Array,
+    stpmin: jax.Array,
+    stpmax: jax.Array,
+) -> tuple:
     r"""MINPACK-2's DCSTEP: a safeguarded trial step and the updated interval of uncertainty.
 
     ``stx`` is the step with the least (modified) value so far, ``sty`` the
@@ -80,6 +93,13 @@ def dcstep(stx, fx, dx, sty, fy, dy, stp, fp, dp, brackt, stpmin, stpmax):
        ``[stpmin, stpmax]`` (not).
     4. otherwise: the cubic through :math:`s_p, s_y` if bracketed, else
        ``stpmax`` or ``stpmin``.
+
+    Args:
+        stx, fx, dx: the best step so far, its value and derivative.
+        sty, fy, dy: the interval's other end, its value and derivative.
+        stp, fp, dp: the step just evaluated, its value and derivative.
+        brackt: whether a minimizer is bracketed.
+        stpmin, stpmax: bounds for a step that extrapolates.
 
     Returns ``(stx, fx, dx, sty, fy, dy, stp, brackt, moved)`` with ``stp`` the
     new trial step and ``moved`` whether ``stx`` became the evaluated ``stp``.
