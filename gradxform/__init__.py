@@ -92,7 +92,7 @@ from gradxform.wrappers import (
 
 # loops
 from gradxform.solve import Run, run, sweep, train_step
-from gradxform.minimize import MinimizeResult, minimize
+from gradxform.solve.minimize import MinimizeResult, minimize
 
 # curvature methods and line searches
 from gradxform import linesearch
@@ -101,12 +101,14 @@ from gradxform.curvature import (
     ConjugateGradientState,
     LbfgsState,
     NewtonCgState,
+    NewtonCgTrustState,
     NewtonState,
     bfgs,
     conjugate_gradient,
     lbfgs,
     newton,
     newton_cg,
+    newton_cg_trust,
     scale_by_bfgs,
     scale_by_conjugate_gradient,
     scale_by_lbfgs,
@@ -232,6 +234,8 @@ __all__ = [
     "scale_by_conjugate_gradient",
     "scale_by_lbfgs",
     "scale_by_newton_cg",
+    "newton_cg_trust",
+    "NewtonCgTrustState",
     # performance
     "CPU_COMPILER_OPTIONS",
     "FlatLayout",

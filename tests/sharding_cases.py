@@ -42,9 +42,10 @@ DP_SPECS = {"w": P(None, "model"), "b": P("model"), "v": P(), "s": P()}
 MASK = {"w": True, "b": False, "v": True, "s": False}
 LABELS = {"w": "x", "b": "y", "v": "y", "s": "x"}
 MODES = {"explicit": AxisType.Explicit, "auto": AxisType.Auto}
-# skip_nonfinite asks whether every gradient is finite: one boolean all-reduce across devices, and nothing else.
+# skip_nonfinite asks whether every gradient, update and new moment is finite: one all-reduce of booleans across
+# devices, and nothing else.
 GLOBAL_FLAG = {"skip_nonfinite"}
-FLAG_ALL_REDUCE = re.compile(r"= \(?pred\[\](, pred\[\])*\)? all-reduce(-start)?\(")
+FLAG_ALL_REDUCE = re.compile(r"= \(?pred\[\](, (/\*index=\d+\*/)?pred\[\])*\)? all-reduce(-start)?\(")
 COLLECTIVE = re.compile(r"\b(all-gather|all-reduce|reduce-scatter|collective-permute|all-to-all)(-start)?\(")
 
 

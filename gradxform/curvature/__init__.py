@@ -1,16 +1,18 @@
-"""Curvature methods: Newton, Hessian-free Newton-CG, nonlinear CG, BFGS and L-BFGS.
+"""Curvature methods: Newton, Hessian-free Newton-CG (line search and trust region), nonlinear CG, BFGS and L-BFGS.
 
 Each method is a block that turns the gradient into a preconditioned
 direction (``scale_by_*``: the output points uphill, like the gradient) and a
 full optimizer that chains the block, a sign flip and a line search from
-:mod:`gradxform.linesearch`. The exception is :func:`newton`, which takes its
-own damped (Levenberg-Marquardt) steps and needs no line search.
+:mod:`gradxform.linesearch`. The exceptions are :func:`newton`, which takes its
+own damped (Levenberg-Marquardt) steps, and :func:`newton_cg_trust`, which
+takes trust-region steps; neither needs a line search.
 """
 
 from gradxform.curvature.bfgs import BfgsState, bfgs, scale_by_bfgs
 from gradxform.curvature.lbfgs import LbfgsState, lbfgs, scale_by_lbfgs
 from gradxform.curvature.newton import NewtonState, newton
 from gradxform.curvature.newton_cg import NewtonCgState, newton_cg, scale_by_newton_cg
+from gradxform.curvature.newton_cg_trust import NewtonCgTrustState, newton_cg_trust
 from gradxform.curvature.nonlinear_cg import ConjugateGradientState, conjugate_gradient, scale_by_conjugate_gradient
 
 __all__ = [
@@ -18,12 +20,14 @@ __all__ = [
     "ConjugateGradientState",
     "LbfgsState",
     "NewtonCgState",
+    "NewtonCgTrustState",
     "NewtonState",
     "bfgs",
     "conjugate_gradient",
     "lbfgs",
     "newton",
     "newton_cg",
+    "newton_cg_trust",
     "scale_by_bfgs",
     "scale_by_conjugate_gradient",
     "scale_by_lbfgs",

@@ -52,13 +52,6 @@ def flat_objective(who: str, value_fn: Any, params: PyTree, extra_args: dict) ->
     return lambda v: jnp.asarray(fn(unravel(v.astype(leaf_dt)))).astype(v.dtype)
 
 
-def check_int(who: str, name: str, value: Any, low: int, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise ValueError(f"{who}: {name}={value!r} must be an int >= {low}.")
-
-
 def secant_pair(x, g, prev_x, prev_g, count, curvature_eps):
     r"""The quasi-Newton secant pair and whether it may update the model.
 

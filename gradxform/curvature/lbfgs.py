@@ -23,9 +23,9 @@ import jax.numpy as jnp
 
 from gradxform.blocks import scale
 from gradxform.core import GradientTransformation, chain
-from gradxform.curvature._flat import check_int, like, ravel, require_params, secant_pair
-from gradxform.hyper import validate
-from gradxform.linesearch import zoom
+from gradxform.curvature._flat import like, ravel, require_params, secant_pair
+from gradxform.hyper import validate, validate_int
+from gradxform.linesearch import more_thuente
 from gradxform.numerics import safe_increment, zero_count
 
 
@@ -46,7 +46,7 @@ class LbfgsState(NamedTuple):
 def scale_by_lbfgs(memory_size: int = 10, curvature_eps: float = 1e-10) -> GradientTransformation:
     r"""Preconditions by the L-BFGS inverse Hessian: :math:`u \leftarrow H_k g_k` (module docstring)."""
     who = "scale_by_lbfgs"
-    check_int(who, "memory_size", memory_size, 1)
+    validate_int(who, "memory_size", memory_size, 1)
     validate(who, "curvature_eps", curvature_eps, 0.0)
     m = memory_size
 
@@ -96,9 +96,17 @@ def lbfgs(
     r"""L-BFGS with memory ``m = memory_size``: :math:`x \leftarrow x - \alpha H_k g_k`.
 
     ``chain(scale_by_lbfgs(memory_size, curvature_eps), scale(-1), linesearch)``;
-    the default line search is the strong-Wolfe :func:`gradxform.linesearch.zoom`
-    with ``c2=0.9`` and first trial step 1 (the first direction is the raw
-    gradient, whose scale the search then finds).
+    the default line search is L-BFGS-B's: Moré-Thuente
+    (:func:`gradxform.linesearch.more_thuente`, ``c1=1e-3, c2=0.9, xtol=0.1``)
+    with first trial step :math:`1/\|d\|` at the first iteration (the first
+    direction is the raw gradient) and 1 afterwards (``'quasi_newton'``: the
+    :math:`\gamma`-scaled direction's natural step). Without bounds L-BFGS-B's
+    direction is this two-loop direction, so the iterates are L-BFGS-B's.
+
+    Args:
+        memory_size: the pairs kept, an int >= 1.
+        linesearch: the line search; None for the default above.
+        curvature_eps: pairs are dropped unless :math:`y^\top s > \epsilon\|s\|\|y\|`, >= 0.
     """
-    ls = zoom(c2=0.9, initial_step="one") if linesearch is None else linesearch
+    ls = more_thuente(c1=1e-3, c2=0.9, xtol=0.1, initial_step="quasi_newton") if linesearch is None else linesearch
     return chain(scale_by_lbfgs(memory_size, curvature_eps), scale(-1.0), ls)

@@ -31,17 +31,20 @@ import jax
 import jax.numpy as jnp
 
 from gradxform.core import GradientTransformation
-from gradxform.curvature._flat import check_int, flat_objective, like, ravel, require_params
-from gradxform.hyper import validate
-from gradxform.numerics import safe_increment, zero_count
+from gradxform.curvature._flat import flat_objective, like, ravel, require_params
+from gradxform.hyper import validate, validate_int
+from gradxform.numerics import PyTree, safe_increment, zero_count
 
 
 class NewtonState(NamedTuple):
     """State of :func:`newton`: the damping :math:`\\lambda` for the next step, counts.
 
-    ``num_evals`` counts objective evaluations for the acceptance test;
-    ``num_hessians`` counts Hessians formed; ``failed`` says the last update
-    found no acceptable step within ``max_tries`` (it then returned 0).
+    ``num_evals`` counts evaluations (value and gradient) at the trial points
+    of the acceptance test; ``num_hessians`` counts Hessians formed; ``failed``
+    says the last update found no acceptable step within ``max_tries`` (it then
+    returned 0). ``value`` and ``grad``: :math:`f` and :math:`\\nabla f` at the
+    accepted point (``HANDS_OFF``: :func:`gradxform.minimize` takes them
+    instead of evaluating the point again).
     """
 
     count: jax.Array
@@ -49,6 +52,10 @@ class NewtonState(NamedTuple):
     failed: jax.Array
     num_evals: jax.Array
     num_hessians: jax.Array
+    value: jax.Array
+    grad: PyTree
+
+    HANDS_OFF = True
 
 
 def newton(
@@ -67,7 +74,9 @@ def newton(
     none of ``max_tries`` dampings gave a decrease. ``min_damping`` is relative
     to the Hessian's scale :math:`\max(1, \max_i|\Lambda_i|)`: the damping never
     sits between 0 and that value. Costs :math:`O(n^3)` per step and
-    :math:`O(n^2)` memory: for problems up to a few thousand parameters.
+    :math:`O(n^2)` memory: for problems up to a few thousand parameters. Each
+    trial evaluates :math:`f` and :math:`\nabla f` once; the accepted trial's
+    are handed to the next update (``NewtonState.value``, ``.grad``).
     """
     who = "newton"
     validate(who, "initial_damping", initial_damping, 0.0)
@@ -75,12 +84,18 @@ def newton(
     validate(who, "increase", increase, 1.0, low_open=True)
     validate(who, "decrease", decrease, 1.0, low_open=True)
     validate(who, "accept_ratio", accept_ratio, 0.0, 0.25, high_open=True)
-    check_int(who, "max_tries", max_tries, 1)
+    validate_int(who, "max_tries", max_tries, 1)
 
     def init(params):
         x, _ = ravel(params)
         return NewtonState(
-            zero_count(), jnp.asarray(initial_damping, x.dtype), jnp.zeros([], bool), zero_count(), zero_count()
+            zero_count(),
+            jnp.asarray(initial_damping, x.dtype),
+            jnp.zeros([], bool),
+            zero_count(),
+            zero_count(),
+            jnp.full([], jnp.nan, x.dtype),
+            jax.tree.map(jnp.zeros_like, params),
         )
 
     def update(updates, state, params=None, *, value_fn=None, value=None, **extra_args):
@@ -99,24 +114,25 @@ def newton(
         # the smallest damping that keeps H + lam I safely positive definite
         pd_min = jnp.maximum(0.0, -evals[0] + lam_floor)
 
+        vg = jax.value_and_grad(fn)
+
         def step(lam):
             lam = jnp.maximum(lam, pd_min)
             p = -(q @ (qg / (evals + lam)))
             pred = -(g @ p + 0.5 * p @ (h @ p))
-            f1 = fn(x + p)
+            f1, g1 = vg(x + p)
             rho = (f0 - f1) / pred
             ok = jnp.isfinite(f1) & (f1 < f0) & (rho > accept_ratio)
-            return lam, p, rho, ok
+            return lam, p, rho, ok, f1, g1
 
         def cond(c):
-            i, _, _, _, ok = c
+            i, _, _, _, ok, _, _ = c
             return (i < max_tries) & ~ok
 
         def body(c):
-            i, lam, _, _, _ = c
+            i, lam = c[0], c[1]
             lam = jnp.where(i > 0, jnp.maximum(lam * increase, lam_floor), lam)
-            lam, p, rho, ok = step(lam)
-            return i + 1, lam, p, rho, ok
+            return (i + 1, *step(lam))
 
         init_c = (
             jnp.zeros([], jnp.int32),
@@ -124,11 +140,15 @@ def newton(
             jnp.zeros_like(x),
             jnp.zeros([], dt),
             jnp.zeros([], bool),
+            f0,
+            g,
         )
-        tries, lam, p, rho, ok = jax.lax.while_loop(cond, body, init_c)
+        tries, lam, p, rho, ok, f1, g1 = jax.lax.while_loop(cond, body, init_c)
         lam_next = jnp.where(rho > 0.75, lam / decrease, jnp.where(rho < 0.25, lam * 2.0, lam))
         lam_next = jnp.where(lam_next < lam_floor, 0.0, lam_next).astype(dt)
         p = jnp.where(ok, p, 0.0)
+        f1 = jnp.where(ok, f1, f0)
+        g1 = jnp.where(ok, g1, g)
         extra = jnp.int32(0) if value is not None else jnp.int32(1)
         new_state = NewtonState(
             safe_increment(state.count),
@@ -136,6 +156,8 @@ def newton(
             ~ok,
             state.num_evals + tries + extra,
             state.num_hessians + 1,
+            f1,
+            like(g1, updates),
         )
         return like(p, updates), new_state
 

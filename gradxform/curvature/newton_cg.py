@@ -23,8 +23,9 @@ import jax.numpy as jnp
 
 from gradxform.blocks import scale
 from gradxform.core import GradientTransformation, chain
-from gradxform.curvature._flat import check_int, flat_objective, like, ravel, require_params
-from gradxform.linesearch import zoom
+from gradxform.curvature._flat import flat_objective, like, ravel, require_params
+from gradxform.hyper import validate_int
+from gradxform.linesearch import more_thuente
 from gradxform.numerics import safe_increment, zero_count
 
 
@@ -47,7 +48,7 @@ def scale_by_newton_cg(max_cg_steps: int | None = None) -> GradientTransformatio
     argument ``value_fn``; the incoming updates must be its gradient.
     """
     who = "scale_by_newton_cg"
-    check_int(who, "max_cg_steps", max_cg_steps, 1, allow_none=True)
+    validate_int(who, "max_cg_steps", max_cg_steps, 1, allow_none=True)
 
     def init(params):
         return NewtonCgState(zero_count(), zero_count(), zero_count(), jnp.zeros([], bool))
@@ -110,10 +111,15 @@ def newton_cg(
     r"""Newton-CG: :math:`x \leftarrow x - \alpha\, p`, :math:`p \approx H^{-1}\nabla f` by truncated CG.
 
     ``chain(scale_by_newton_cg(max_cg_steps), scale(-1), linesearch)`` with the
-    strong-Wolfe :func:`gradxform.linesearch.zoom` (``c2=0.9``, first trial step
-    1, the Newton step) unless another line search is given. Needs the extra
-    arguments ``value``, ``grad`` and ``value_fn`` (see :mod:`gradxform.linesearch`);
-    :func:`gradxform.minimize` passes them.
+    Moré-Thuente search :func:`gradxform.linesearch.more_thuente` (``c2=0.9``,
+    first trial step 1, the Newton step) unless another line search is given.
+    Needs the extra arguments ``value``, ``grad`` and ``value_fn`` (see
+    :mod:`gradxform.linesearch`); :func:`gradxform.minimize` passes them. The
+    trust-region variant is :func:`gradxform.newton_cg_trust`.
+
+    Args:
+        max_cg_steps: the most CG iterations per step; None for :math:`20n`.
+        linesearch: the line search; None for the default above.
     """
-    ls = zoom(c2=0.9, initial_step="one") if linesearch is None else linesearch
+    ls = more_thuente(c2=0.9, initial_step="one") if linesearch is None else linesearch
     return chain(scale_by_newton_cg(max_cg_steps), scale(-1.0), ls)

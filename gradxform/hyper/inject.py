@@ -91,7 +91,7 @@ def inject_hyperparams(
       factory: a function returning a `GradientTransformation`, e.g.
         `gradxform.adam` (optax factories work too).
       hyperparam_dtype: the floating dtype the hyperparameters are stored in;
-        `None` (default) is `gradxform.tree.hyper_dtype`, float32
+        `None` (default) is `gradxform.numerics.hyper_dtype`, float32
         (float64 under x64). Never the parameters' dtype.
       static_args: names of numeric arguments to pass to `factory` as they
         are, outside the state (e.g. an integer that sets a shape).

@@ -20,9 +20,11 @@ from gradxform.numerics.tree_math import (
     full_like,
     global_norm,
     tree_axpy,
+    tree_max_abs,
     tree_scale,
     tree_sum_sq,
     tree_vdot,
+    tree_where,
     zeros_like,
 )
 
@@ -44,9 +46,11 @@ __all__ = [
     "safe_increment",
     "shape_of",
     "tree_axpy",
+    "tree_max_abs",
     "tree_scale",
     "tree_sum_sq",
     "tree_vdot",
+    "tree_where",
     "zero_count",
     "zeros_like",
 ]

@@ -64,13 +64,33 @@ def global_norm(tree: PyTree) -> jax.Array:
 
 
 def tree_axpy(alpha: jax.Array, d: PyTree, x: PyTree) -> PyTree:
-    """$x + \\alpha d$, each leaf keeping `x`'s dtype."""
-    return jax.tree.map(lambda xi, di: (xi + alpha * di).astype(jnp.result_type(xi)), x, d)
+    """$x + \\alpha d$, each leaf keeping `x`'s dtype.
+
+    Computed as `x + (alpha * d)` with `alpha * d` in `d`'s dtype, the arithmetic
+    of `apply_updates(x, tree_scale(alpha, d))`: a line search's accepted trial
+    point is the point the loop then moves to.
+    """
+
+    def one(xi, di):
+        return (xi + (alpha * di).astype(jnp.result_type(di))).astype(jnp.result_type(xi))
+
+    return jax.tree.map(one, x, d)
 
 
 def tree_scale(alpha: jax.Array, d: PyTree) -> PyTree:
     """$\\alpha d$, each leaf keeping its dtype."""
     return jax.tree.map(lambda di: (alpha * di).astype(jnp.result_type(di)), d)
+
+
+def tree_where(cond: jax.Array, a: PyTree, b: PyTree) -> PyTree:
+    """Leafwise `where(cond, a, b)` for two trees of one structure."""
+    return jax.tree.map(lambda p, q: jnp.where(cond, p, q), a, b)
+
+
+def tree_max_abs(a: PyTree) -> jax.Array:
+    """$\\max_i |a_i|$ over all leaves (0 for an empty tree)."""
+    leaves = [jnp.max(jnp.abs(x)) for x in jax.tree.leaves(a) if x.size]
+    return jnp.max(jnp.stack(leaves)) if leaves else jnp.zeros([])
 
 
 def cast_like(tree: PyTree, like: PyTree) -> PyTree:

@@ -11,7 +11,7 @@ step `1`, and so on (as in optax and Keras). `schedule(0)` is the value
 used by the first update.
 
 **Dtype.** Every schedule here returns a scalar of
-`gradxform.tree.hyper_dtype` (float32, float64 under `jax_enable_x64`),
+`gradxform.numerics.hyper_dtype` (float32, float64 under `jax_enable_x64`),
 computed in that dtype whatever the dtype of the step or of the parameters:
 a bfloat16 model still gets a float32 `0.999`.
 
