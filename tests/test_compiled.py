@@ -76,3 +76,17 @@ def test_float32_step_accesses_no_more_bytes_than_optax(name):
     ours, theirs = (_compiled(make(), params) for make in CASES[name])
     assert _bytes(ours) <= _bytes(theirs)
     assert _kernels(ours).count("fusion") <= _kernels(theirs).count("fusion")
+
+
+def test_adadelta_under_plain_jit_copies_no_moment():
+    """Donated and jitted without compiler options, Adadelta's step is three loops and no copy.
+
+    The update is computed from the new delta_sq, so the parameters' loop reads what the moment's loop
+    wrote and XLA orders them by that data dependency (the direct form reads the old delta_sq in both
+    loops and needs a copy unless region-based copy insertion is on: docs/performance.md).
+    """
+    params = jnp.zeros(1 << 16, jnp.float32)
+    kernels = _kernels(_compiled(gx.adadelta(1.0), params), scalars=False)
+    assert kernels.count("copy") == 0, kernels
+    assert kernels.count("fusion") == 3, kernels
+    assert _bytes(_compiled(gx.adadelta(1.0), params)) <= 48 * params.size + 64

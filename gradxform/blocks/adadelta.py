@@ -77,6 +77,15 @@ def scale_by_adadelta(
     each output from the inputs it reads instead of materializing shared
     intermediates: see the performance page.
 
+    $\Delta_t$ is computed from the *new* $w_t$, by the identity
+    $$\frac{w_{t-1}+\epsilon}{v_t+\epsilon} = \frac{w_t + \rho\epsilon}{\rho(v_t+\epsilon) + (1-\rho)|g_t|^2}$$
+    (all terms nonnegative, so nothing cancels; a few ulp from the direct form). Then no
+    kernel reads the old $w$ after the one that overwrites it in place, and under plain
+    `jax.jit` with donation XLA needs no copy of it (the direct form needs one unless
+    region-based copy insertion, `gradxform.CPU_COMPILER_OPTIONS`, is on). Where the
+    denominator is 0 ($g_t = 0$ with $\rho = 0$, or with $v_t + \epsilon = 0$) the ratio
+    is taken as 0: $\Delta_t = 0$.
+
     Args:
       rho: $\rho \in [0, 1)$.
       eps: $\epsilon \ge 0$.
@@ -84,9 +93,11 @@ def scale_by_adadelta(
     """
 
     def fn(h, g, v, w):
-        v = h.rho * v + (1 - h.rho) * abs_sq(g)
-        out = g * jnp.sqrt((w + h.eps) / (v + h.eps))
-        return out, v, h.rho * w + (1 - h.rho) * (w + h.eps) * abs_sq(g) / (v + h.eps)
+        g_sq = abs_sq(g)
+        v = h.rho * v + (1 - h.rho) * g_sq
+        w = h.rho * w + (1 - h.rho) * (w + h.eps) * g_sq / (v + h.eps)
+        den = h.rho * (v + h.eps) + (1 - h.rho) * g_sq
+        return g * jnp.where(den > 0, jnp.sqrt((w + h.rho * h.eps) / den), 0), v, w
 
     rule = storage("scale_by_adadelta", state_dtype, real=True)
     return elementwise(
