@@ -90,3 +90,6 @@ def test_adadelta_under_plain_jit_copies_no_moment():
     assert kernels.count("copy") == 0, kernels
     assert kernels.count("fusion") == 3, kernels
     assert _bytes(_compiled(gx.adadelta(1.0), params)) <= 48 * params.size + 64
+    # bfloat16 state keeps the direct form: the new form would need the unrounded delta_sq as a fourth loop
+    low = _kernels(_compiled(gx.adadelta(1.0, state_dtype=jnp.bfloat16), params), scalars=False)
+    assert low.count("fusion") == 3, low
