@@ -319,21 +319,21 @@ RHO, EPS = 0.9, 1e-6
 
 
 def adadelta_raw(kind: str) -> Callable:
-    """A learning-rate-1 Adadelta step on one leaf, state (nu, delta_sq), written one way (see ADADELTA_ATTEMPTS)."""
+    """A learning-rate-1 Adadelta step on one leaf, state {nu, delta_sq}, written one way (see ADADELTA_ATTEMPTS)."""
 
-    def step(p, state, g):
-        v, w = state
+    def step(params, state, grads):
+        p, g, v, w = params, grads, state["nu"], state["delta_sq"]
         v = RHO * v + (1 - RHO) * g * g
         w_new = RHO * w + (1 - RHO) * (w + EPS) * (g * g) / (v + EPS)
         if kind == "direct":  # Delta from the old w (the block's form before)
-            return p - g * jnp.sqrt((w + EPS) / (v + EPS)), (v, w_new)
+            return p - g * jnp.sqrt((w + EPS) / (v + EPS)), {"nu": v, "delta_sq": w_new}
         if kind == "barrier":  # the direct form, the new parameters computed before a barrier the new w follows
             p_new = p - g * jnp.sqrt((w + EPS) / (v + EPS))
             p_new, w, v, g = jax.lax.optimization_barrier((p_new, w, v, g))
-            return p_new, (v, RHO * w + (1 - RHO) * (w + EPS) * (g * g) / (v + EPS))
+            return p_new, {"nu": v, "delta_sq": RHO * w + (1 - RHO) * (w + EPS) * (g * g) / (v + EPS)}
         # "delta_sq": the new w from Delta^2; the root is shared, so XLA computes it once and stores it
         delta = g * jnp.sqrt((w + EPS) / (v + EPS))
-        return p - delta, (v, RHO * w + (1 - RHO) * delta * delta)
+        return p - delta, {"nu": v, "delta_sq": RHO * w + (1 - RHO) * delta * delta}
 
     return step
 
@@ -369,7 +369,7 @@ def adadelta(reps: int, iters: int, full: bool) -> None:
     attempts = ADADELTA_ATTEMPTS if full else [ADADELTA_ATTEMPTS[i] for i in (0, 1, -1)]
     for label, make in attempts:
         step, init = make()
-        init = init or (lambda p: (jnp.zeros_like(p), jnp.zeros_like(p)))
+        init = init or (lambda p: {"nu": jnp.zeros_like(p), "delta_sq": jnp.zeros_like(p)})
         pair = []
         for how in ("plain", "gx"):
             p = jnp.zeros(BIG, jnp.float32)
@@ -582,6 +582,7 @@ def many_section() -> list[str]:
     ref = RESULTS["many"][0]["b"]
     rows.append(["optax Adam on the tree (reference)", f2(ref.ms), "1.00", f2(ref.compile_s), "1.00"])
     flat, tree = RESULTS["many"][0], RESULTS["many"][1]["a"]
+    opts = next((r for r in RESULTS["many"] if "CPU_COMPILER_OPTIONS" in r["name"]), None)
     return [
         "## What do many small leaves cost, and what does FlatParams save?",
         "",
@@ -597,7 +598,13 @@ def many_section() -> list[str]:
         "pays launch overhead per leaf, and the flat buffers pay it once. Each tree row pools its step run on "
         f"{len(tree.spread)} sets of buffers (allocated interleaved); the sets' medians spread over "
         f"{min(tree.spread):.1f} to {max(tree.spread):.1f} ms for gradxform and {min(ref.spread):.1f} to "
-        f"{max(ref.spread):.1f} ms for optax: the same executable on different memory.",
+        f"{max(ref.spread):.1f} ms for optax: the same executable on different memory."
+        + (
+            f" Region-based copy insertion (`gx.CPU_COMPILER_OPTIONS`, which `gx.jit_step` passes) costs "
+            f"optax's tree step {f2(opts['a'].ms / opts['b'].ms)}x here."
+            if opts
+            else ""
+        ),
     ]
 
 
