@@ -131,6 +131,29 @@ def test_scale_by_update_rms_is_adadelta_feedback():
     np.testing.assert_allclose(state.delta_sq, w, rtol=1e-6)
 
 
+def test_scale_by_adadelta_against_its_equations_and_at_a_zero_denominator():
+    """The update from the new w equals the direct form sqrt((w + eps) / (v + eps)) g; 0 where that ratio is 0/0."""
+    rho, eps = 0.9, 1e-2
+    g = [jnp.array([1.0, -2.0, 0.0]), jnp.array([0.5, 3.0, 0.0]), jnp.array([-1e-3, 1e3, 0.0])]
+    out, state = _steps(gx.scale_by_adadelta(rho, eps), g)
+    v, w = np.zeros(3), np.zeros(3)
+    for gi, o in zip(g, out):
+        gi = np.asarray(gi, np.float64)
+        v = rho * v + (1 - rho) * gi**2
+        d = np.sqrt((w + eps) / (v + eps)) * gi
+        np.testing.assert_allclose(o, d, rtol=1e-6)
+        w = rho * w + (1 - rho) * d**2
+    np.testing.assert_allclose(state.nu, v, rtol=1e-6)
+    np.testing.assert_allclose(state.delta_sq, w, rtol=1e-6)
+    # rho = 0 and a zero gradient: the denominator rho (v + eps) + (1 - rho) g^2 is 0, the update 0 (not NaN)
+    (o,), _ = _steps(gx.scale_by_adadelta(0.0, eps), [jnp.array([0.0, 2.0])])
+    np.testing.assert_array_equal(o[0], 0.0)
+    np.testing.assert_allclose(o[1], 2.0 * np.sqrt(eps / (4.0 + eps)), rtol=1e-6)
+    # a non-finite gradient still gives a non-finite update
+    (o,), _ = _steps(gx.scale_by_adadelta(rho, eps), [jnp.array([jnp.nan, jnp.inf])])
+    assert not np.isfinite(o).any()
+
+
 def test_scale_learning_rate_and_weight_decay():
     p = jnp.array([2.0, -4.0])
     g = jnp.array([1.0, 1.0])

@@ -77,16 +77,32 @@ def scale_by_adadelta(
     each output from the inputs it reads instead of materializing shared
     intermediates: see the performance page.
 
+    $\Delta_t$ is computed from the *new* $w_t$, by the identity
+    $$\frac{w_{t-1}+\epsilon}{v_t+\epsilon} = \frac{w_t + \rho\epsilon}{\rho(v_t+\epsilon) + (1-\rho)|g_t|^2}$$
+    (all terms nonnegative, so nothing cancels; a few ulp from the direct form). Then no
+    kernel reads the old $w$ after the one that overwrites it in place, and under plain
+    `jax.jit` with donation XLA needs no copy of it (the direct form needs one unless
+    region-based copy insertion, `gradxform.CPU_COMPILER_OPTIONS`, is on). Where the
+    denominator is 0 ($g_t = 0$ with $\rho = 0$, or with $v_t + \epsilon = 0$) the ratio
+    is taken as 0: $\Delta_t = 0$. This form is used where $w$ is stored in the dtype it is
+    computed in (float32 and float64 state); a lower-precision $w$ (e.g. bfloat16) keeps the
+    direct form, since the parameters' loop would otherwise need the unrounded $w_t$ as a
+    temporary.
+
     Args:
       rho: $\rho \in [0, 1)$.
       eps: $\epsilon \ge 0$.
       state_dtype: the dtype $v$ and $w$ are stored in (default: the parameter's real dtype).
     """
 
-    def fn(h, g, v, w):
-        v = h.rho * v + (1 - h.rho) * abs_sq(g)
-        out = g * jnp.sqrt((w + h.eps) / (v + h.eps))
-        return out, v, h.rho * w + (1 - h.rho) * (w + h.eps) * abs_sq(g) / (v + h.eps)
+    def fn(h, g, v, w, dtypes):
+        g_sq = abs_sq(g)
+        v = h.rho * v + (1 - h.rho) * g_sq
+        w_new = h.rho * w + (1 - h.rho) * (w + h.eps) * g_sq / (v + h.eps)
+        if dtypes[1] != w_new.dtype:  # w rounded to storage: the direct form
+            return g * jnp.sqrt((w + h.eps) / (v + h.eps)), v, w_new
+        den = h.rho * (v + h.eps) + (1 - h.rho) * g_sq
+        return g * jnp.where(den > 0, jnp.sqrt((w_new + h.rho * h.eps) / den), 0), v, w_new
 
     rule = storage("scale_by_adadelta", state_dtype, real=True)
     return elementwise(
@@ -95,4 +111,5 @@ def scale_by_adadelta(
         hyper={"rho": (rho, UNIT), "eps": (eps, NONNEGATIVE)},
         state=AdadeltaState,
         rules={"nu": rule, "delta_sq": rule},
+        dtypes=True,
     )

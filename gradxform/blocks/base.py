@@ -70,10 +70,12 @@ def map_leaves(
     count: jax.Array | None,
     updates: PyTree,
     *trees: PyTree,
+    dtypes: bool = False,
 ) -> PyTree:
     """`fn(h, u, *xs)` per leaf, every input in its compute dtype, `h` from `scalars_for` in the leaf's real one.
 
-    The result has `updates`' structure, a leaf holding whatever `fn` returns for it.
+    With `dtypes`, `fn` also gets `dtypes=`, the dtypes `xs` are stored in (before the cast), to choose
+    a formula by them. The result has `updates`' structure, a leaf holding whatever `fn` returns for it.
     """
     cache: dict[Any, types.SimpleNamespace] = {}
 
@@ -82,7 +84,8 @@ def map_leaves(
         rt = real_dtype(ct)
         if rt not in cache:
             cache[rt] = scalars_for(values, count, rt)
-        return fn(cache[rt], *(x.astype(compute_dtype(x.dtype)) for x in (u, *xs)))
+        kw = {"dtypes": tuple(jnp.dtype(x.dtype) for x in xs)} if dtypes else {}
+        return fn(cache[rt], *(x.astype(compute_dtype(x.dtype)) for x in (u, *xs)), **kw)
 
     return jax.tree.map(one, updates, *trees)
 
@@ -115,6 +118,7 @@ def elementwise(
     initial: Mapping[str, Any] | None = None,
     step: bool = False,
     with_params: bool = False,
+    dtypes: bool = False,
 ) -> GradientTransformation:
     """A block whose update is `fn` applied leaf by leaf (see the module docstring).
 
@@ -129,6 +133,7 @@ def elementwise(
       initial: `{field: initial value}` (default 0); used once, at init.
       step: `fn` reads `h.t` (and `h.count`).
       with_params: `fn` also takes the parameter leaf (`update` then needs `params`).
+      dtypes: `fn` also takes `dtypes=`, the dtypes its moments (and parameter) are stored in.
     """
     hyper = dict(hyper or {})
     for key, (value, rng) in hyper.items():
@@ -156,7 +161,7 @@ def elementwise(
                 check_rounding(name, k, v, rng, dt)
         values = {k: resolve(v, count, k) for k, (v, _) in hyper.items()}
         trees = moments + ([params] if with_params else [])
-        results = map_leaves(fn, values, count if needs_step else None, updates, *trees)
+        results = map_leaves(fn, values, count if needs_step else None, updates, *trees, dtypes=dtypes)
         if state is None:
             return results, st
         out = field(updates, results, 0)

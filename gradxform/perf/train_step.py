@@ -23,8 +23,9 @@ from gradxform.solve.loop import train_step as pure_step
 
 #: XLA options `jit_step` passes on CPU. Region-based copy insertion lets XLA see that a
 #: fusion reading an old (donated) moment can run before the fusion that overwrites it in place,
-#: instead of copying the moment first (GPU backends use region analysis by default). On
-#: Adadelta it removes a full copy of a moment per step (docs/performance.md).
+#: instead of copying the moment first (GPU backends use region analysis by default). It did so
+#: for Adadelta's block until the block computed its update from the new moment, which needs no
+#: copy either way; it still does for steps written that way (docs/performance.md).
 CPU_COMPILER_OPTIONS: dict[str, Any] = {"xla_cpu_copy_insertion_use_region_analysis": True}
 
 
