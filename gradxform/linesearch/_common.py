@@ -15,7 +15,16 @@ import jax
 import jax.numpy as jnp
 
 from gradxform.hyper import validate, validate_int
-from gradxform.numerics import PyTree, tree_axpy, tree_max_abs, tree_scale, tree_vdot, tree_where  # noqa: F401 (used by the searches)
+from gradxform.numerics import (  # noqa: F401 (used by the searches)
+    PyTree,
+    tree_axpy,
+    tree_max_abs,
+    tree_scale,
+    tree_vdot,
+    tree_where,
+    zero_count,
+    zeros_like,
+)
 
 # --------------------------------------------------------------------------- the objective
 
@@ -85,6 +94,39 @@ def value_dtype(params: PyTree) -> jnp.dtype:
 def check_steps(who: str, max_steps: Any) -> None:
     """``max_steps`` must be an int >= 1."""
     validate_int(who, "max_steps", max_steps, 1, what="the most objective evaluations")
+
+
+# --------------------------------------------------------------------------- the searches' shared state
+
+
+def fresh_state(cls: type, params: PyTree, with_grad: bool = True) -> Any:
+    """A line search's first state: `(count, step_size, value, [grad,] prev_value, failed, num_evals)`.
+
+    Every search keeps these fields in this order (`grad` only where it hands the
+    gradient at the accepted point off); the gradient is born like the parameters.
+    """
+    dt = value_dtype(params)
+    grad = [zeros_like(params)] if with_grad else []
+    nan = jnp.full([], jnp.nan, dt)
+    return cls(
+        zero_count(), jnp.zeros([], dt), nan, *grad, jnp.full([], jnp.nan, dt), jnp.zeros([], bool), zero_count()
+    )
+
+
+def trial_step(initial_step: Any, state: Any, f0, slope0, d, grad, params, dtype) -> jax.Array:
+    """The first trial step of this update, by the search's `initial_step` rule (see `first_step`)."""
+    return first_step(
+        initial_step,
+        count=state.count,
+        f0=f0,
+        prev_value=state.prev_value.astype(dtype),
+        prev_step=state.step_size.astype(dtype),
+        slope0=slope0,
+        d=d,
+        grad=grad,
+        params=params,
+        dtype=dtype,
+    )
 
 
 # --------------------------------------------------------------------------- first trial steps

@@ -12,13 +12,13 @@ from gradxform.hyper import validate
 from gradxform.linesearch._common import (
     check_initial_step,
     check_steps,
-    first_step,
+    fresh_state,
     line_setup,
     tree_axpy,
     tree_scale,
-    value_dtype,
+    trial_step,
 )
-from gradxform.numerics import safe_increment, zero_count
+from gradxform.numerics import safe_increment
 
 
 class BacktrackingState(NamedTuple):
@@ -71,30 +71,11 @@ def backtracking(
     initial_step = check_initial_step(who, initial_step)
 
     def init(params):
-        dt = value_dtype(params)
-        return BacktrackingState(
-            zero_count(),
-            jnp.zeros([], dt),
-            jnp.full([], jnp.nan, dt),
-            jnp.full([], jnp.nan, dt),
-            jnp.zeros([], bool),
-            zero_count(),
-        )
+        return fresh_state(BacktrackingState, params, with_grad=False)
 
     def update(updates, state, params=None, *, value=None, grad=None, value_fn=None, **extra_args):
         fn, d, f0, slope0, dt = line_setup(who, updates, params, value, grad, value_fn, extra_args)
-        a0 = first_step(
-            initial_step,
-            count=state.count,
-            f0=f0,
-            prev_value=state.prev_value.astype(dt),
-            prev_step=state.step_size.astype(dt),
-            slope0=slope0,
-            d=d,
-            grad=grad,
-            params=params,
-            dtype=dt,
-        )
+        a0 = trial_step(initial_step, state, f0, slope0, d, grad, params, dt)
 
         def phi(a):
             return jnp.asarray(fn(tree_axpy(a, d, params))).astype(dt)

@@ -16,22 +16,24 @@ import jax
 import jax.numpy as jnp
 
 from gradxform.core import GradientTransformation
+from gradxform.core.state import per_param
 from gradxform.hyper import validate
 from gradxform.linesearch._common import (
     check_initial_step,
     check_steps,
-    first_step,
+    fresh_state,
     line_setup,
     tree_scale,
     tree_where,
+    trial_step,
     value_and_slope,
-    value_dtype,
 )
-from gradxform.numerics import PyTree, safe_increment, zero_count
+from gradxform.numerics import PyTree, safe_increment
 
 _P5, _P66, _XTRAPL, _XTRAPU = 0.5, 0.66, 1.1, 4.0
 
 
+@per_param("grad")
 class MoreThuenteState(NamedTuple):
     """State of :func:`more_thuente`.
 
@@ -260,33 +262,13 @@ def more_thuente(
     initial_step = check_initial_step(who, initial_step)
 
     def init(params):
-        dt = value_dtype(params)
-        return MoreThuenteState(
-            zero_count(),
-            jnp.zeros([], dt),
-            jnp.full([], jnp.nan, dt),
-            jax.tree.map(jnp.zeros_like, params),
-            jnp.full([], jnp.nan, dt),
-            jnp.zeros([], bool),
-            zero_count(),
-        )
+        return fresh_state(MoreThuenteState, params)
 
     def update(updates, state, params=None, *, value=None, grad=None, value_fn=None, **extra_args):
         fn, d, f0, s0, dt = line_setup(who, updates, params, value, grad, value_fn, extra_args)
         stpmin = jnp.asarray(min_step_size, dt)
         stpmax = jnp.asarray(max_step_size, dt)
-        a0 = first_step(
-            initial_step,
-            count=state.count,
-            f0=f0,
-            prev_value=state.prev_value.astype(dt),
-            prev_step=state.step_size.astype(dt),
-            slope0=s0,
-            d=d,
-            grad=grad,
-            params=params,
-            dtype=dt,
-        )
+        a0 = trial_step(initial_step, state, f0, s0, d, grad, params, dt)
         a0 = jnp.clip(a0, stpmin, stpmax)
         phi = value_and_slope(fn, params, d, dt)
         gtest = c1 * s0

@@ -8,19 +8,21 @@ import jax
 import jax.numpy as jnp
 
 from gradxform.core import GradientTransformation
+from gradxform.core.state import per_param
 from gradxform.hyper import validate
 from gradxform.linesearch._common import (
     check_initial_step,
     check_steps,
-    first_step,
+    fresh_state,
     line_setup,
     tree_scale,
+    trial_step,
     value_and_slope,
-    value_dtype,
 )
-from gradxform.numerics import PyTree, safe_increment, zero_count
+from gradxform.numerics import PyTree, safe_increment
 
 
+@per_param("grad")
 class ZoomState(NamedTuple):
     """State of :func:`zoom`.
 
@@ -108,31 +110,11 @@ def zoom(
     initial_step = check_initial_step(who, initial_step)
 
     def init(params):
-        dt = value_dtype(params)
-        return ZoomState(
-            zero_count(),
-            jnp.zeros([], dt),
-            jnp.full([], jnp.nan, dt),
-            jax.tree.map(jnp.zeros_like, params),
-            jnp.full([], jnp.nan, dt),
-            jnp.zeros([], bool),
-            zero_count(),
-        )
+        return fresh_state(ZoomState, params)
 
     def update(updates, state, params=None, *, value=None, grad=None, value_fn=None, **extra_args):
         fn, d, f0, s0, dt = line_setup(who, updates, params, value, grad, value_fn, extra_args)
-        a0 = first_step(
-            initial_step,
-            count=state.count,
-            f0=f0,
-            prev_value=state.prev_value.astype(dt),
-            prev_step=state.step_size.astype(dt),
-            slope0=s0,
-            d=d,
-            grad=grad,
-            params=params,
-            dtype=dt,
-        )
+        a0 = trial_step(initial_step, state, f0, s0, d, grad, params, dt)
         a0 = jnp.minimum(a0, max_step_size)
         phi = value_and_slope(fn, params, d, dt)
 
