@@ -116,3 +116,18 @@ def test_a_printed_state_shows_its_names():
     for name in ("StepState", "count", "EmaState", "mu", "EmaSqState", "nu"):
         assert name in text
     assert "CountState" not in text and text.count("count=") == 1  # one step count
+
+
+def test_eval_params_is_params_unless_the_state_keeps_weights_to_evaluate():
+    from typing import NamedTuple
+
+    from gradxform.core.state import evaluates
+
+    @evaluates(lambda node, params: node.average)
+    class Averaged(NamedTuple):
+        average: dict
+
+    assert gx.eval_params(gx.adam(1e-2).init(PARAMS), PARAMS) is PARAMS
+    avg = {"w": jnp.full((2, 3), 5.0), "b": jnp.ones(3)}
+    state = (gx.EmptyState(), {"x": Averaged(avg)})
+    assert gx.eval_params(state, PARAMS) is avg

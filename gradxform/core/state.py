@@ -130,6 +130,51 @@ def has_marks(state: PyTree) -> bool:
     return bool(found)
 
 
+_EVAL = "__gradxform_eval_params__"
+
+
+def evaluates(fn: Callable[[Any, PyTree], PyTree]) -> Callable[[type], type]:
+    """Class decorator: a state node of this class knows the weights to evaluate.
+
+    `fn(node, params) -> params` returns them (an averaged iterate, the slow weights
+    of lookahead, schedule-free's interpolation); `eval_params` finds the node.
+    """
+
+    def mark(cls: type) -> type:
+        setattr(cls, _EVAL, staticmethod(fn))
+        return cls
+
+    return mark
+
+
+def eval_params(state: PyTree, params: PyTree) -> PyTree:
+    """The weights to evaluate: those an optimizer keeps for evaluation, else `params` themselves.
+
+    Optimizers that train one set of weights and evaluate another (averaging,
+    lookahead, schedule-free) mark their state class with `evaluates`; for every other
+    optimizer this returns `params`. If several nodes of the state evaluate, the
+    outermost wins (a wrapper's view of its inner optimizer).
+
+    Args:
+      state: an optimizer state.
+      params: the parameters being trained.
+    """
+    found: list[Any] = []
+
+    def walk(node: Any) -> None:
+        if found:
+            return
+        if hasattr(type(node), _EVAL):
+            found.append(node)
+            return
+        children = _children(node)
+        for _, child in children or ():
+            walk(child)
+
+    walk(state)
+    return getattr(type(found[0]), _EVAL)(found[0], params) if found else params
+
+
 def tree_get_all_with_path(
     tree: PyTree, key: Any, filtering: Callable[[KeyPath, Any], bool] | None = None
 ) -> list[tuple[KeyPath, Any]]:
