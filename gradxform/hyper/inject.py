@@ -80,6 +80,10 @@ def _is_numeric(value: Any) -> bool:
     return False
 
 
+# Arguments that are functions but not schedules (a weight-decay mask maps the parameters to bools).
+ALWAYS_STATIC = frozenset({"mask", "weight_decay_mask"})
+
+
 def inject_hyperparams(
     factory: Callable[..., GradientTransformation],
     hyperparam_dtype: Any = None,
@@ -94,7 +98,9 @@ def inject_hyperparams(
         `None` (default) is `gradxform.numerics.hyper_dtype`, float32
         (float64 under x64). Never the parameters' dtype.
       static_args: names of numeric arguments to pass to `factory` as they
-        are, outside the state (e.g. an integer that sets a shape).
+        are, outside the state (e.g. an integer that sets a shape, or a number
+        that chooses blocks). Arguments named `mask` or `weight_decay_mask` are
+        always static: they are functions of the parameters, not schedules.
 
     Returns:
       A function with `factory`'s arguments returning a transform whose
@@ -106,13 +112,14 @@ def inject_hyperparams(
         raise TypeError(f"inject_hyperparams: factory must be a function returning a transform, got {factory!r}.")
     dtype_arg = validate_dtype("inject_hyperparams", "hyperparam_dtype", hyperparam_dtype)
     statics = {static_args} if isinstance(static_args, str) else set(static_args)
+    statics |= ALWAYS_STATIC
     try:
         signature = inspect.signature(factory)
     except (TypeError, ValueError):
         signature = None
-    if signature is not None and not statics <= set(signature.parameters):
+    if signature is not None and not (statics - ALWAYS_STATIC) <= set(signature.parameters):
         raise ValueError(
-            f"inject_hyperparams: static_args={sorted(statics)} are not all arguments of "
+            f"inject_hyperparams: static_args={sorted(statics - ALWAYS_STATIC)} are not all arguments of "
             f"{getattr(factory, '__name__', factory)}; its arguments are {list(signature.parameters)}."
         )
 

@@ -99,6 +99,7 @@ def adamw(
     weight_decay: Hyperparameter = 1e-4,
     mu_dtype: Any = None,
     nu_dtype: Any = None,
+    mask: Any = None,
 ) -> GradientTransformation:
     r"""Adam with decoupled weight decay (Loshchilov & Hutter 2019).
 
@@ -118,12 +119,13 @@ def adamw(
       weight_decay: $\lambda \ge 0$.
       mu_dtype: the dtype $\mu$ is stored in.
       nu_dtype: the dtype $\nu$ is stored in.
+      mask: which parameters decay (optax's meaning; see `add_decayed_weights`).
     """
     _check("adamw", learning_rate, b1, b2, eps, eps_root, mu_dtype, nu_dtype)
     validate("adamw", "weight_decay", weight_decay, NONNEGATIVE)
     return chain(
         ratio(chain(ema(b1, mu_dtype), bias_correction(b1)), adam_denominator(b2, eps, eps_root, nu_dtype)),
-        add_decayed_weights(weight_decay),
+        add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )
 

@@ -247,6 +247,11 @@ def _entries() -> list[Entry]:
                     Reference("optax.adamw", dict(learning_rate=0.01, weight_decay=0.1), adam_state),
                 ),
                 Case(
+                    "mask",
+                    dict(learning_rate=0.01, weight_decay=0.1, mask=_matrices),
+                    Reference("optax.adamw", dict(learning_rate=0.01, weight_decay=0.1, mask=_matrices), adam_state),
+                ),
+                Case(
                     "torch",
                     dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6, weight_decay=0.1),
                     Reference("torch.optim.AdamW", dict(adam_torch, weight_decay=0.1)),
@@ -380,6 +385,13 @@ def _entries() -> list[Entry]:
             state_names=("count", "mu", "nu", "trace"),
         ),
     ]
+
+
+def _matrices(tree: Any) -> Any:
+    """A weight-decay mask: True on leaves of two or more dimensions (no decay on biases, scales, scalars)."""
+    import jax
+
+    return jax.tree.map(lambda x: x.ndim > 1, tree)
 
 
 def _all(tree: Any, value: bool) -> Any:
