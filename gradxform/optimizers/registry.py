@@ -364,6 +364,8 @@ def _entries() -> list[Entry]:
             race_lr=_lr_table(ravine=1.0, rosenbrock=1.0, saddle=1.0, digits=1.0),
             state_names=("nu", "delta_sq"),
         ),
+        *_adaptive_entries(),
+        *_more_entries(),
         # torch.optim-faithful constructors: parity with torch.optim at torch's defaults and at others.
         *_torch_entries(t),
         # wrappers: each wraps a default inner optimizer in `example`.
@@ -406,6 +408,17 @@ def _entries() -> list[Entry]:
             state_names=("count", "mu", "nu", "trace"),
         ),
     ]
+
+
+def _adaptive_entries() -> list[Entry]:
+    """The adaptive family and the sign methods: radam, adamax(w), nadamw, yogi, adabelief, lion, sign_sgd,
+    signum, rprop."""
+    return []
+
+
+def _more_entries() -> list[Entry]:
+    """adan, optimistic methods, sm3, polyak_sgd, noisy_sgd, ademamix, adopt, madgrad, asgd."""
+    return []
 
 
 def _matrices(tree: Any) -> Any:
