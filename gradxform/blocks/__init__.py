@@ -3,13 +3,22 @@
 Modules by idea: `moments` (moving averages, sums, maxima), `correction` (bias
 correction, Nesterov look-ahead), `momentum` (heavy-ball trace), `scaling`
 (factor, learning rate, eps, square root), `weight_decay`, `ratio` (one branch
-divided by another), `adadelta` (the feedback of past updates), `clipping`; and
+divided by another), `adadelta` (the feedback of past updates), `clipping`,
+`layerwise` (trust ratio, centralization, unit-wise and RMS clipping: whole-leaf ideas); and
 `base`, the skeleton they are built on.
 """
 
 from gradxform.blocks.adadelta import AdadeltaState, UpdateRmsState, scale_by_adadelta, scale_by_update_rms
 from gradxform.blocks.clipping import clip, clip_by_block_norm, clip_by_global_norm
 from gradxform.blocks.correction import NesterovEmaState, bias_correction, nesterov_ema
+from gradxform.blocks.layerwise import (
+    adaptive_grad_clip,
+    centralize,
+    clip_by_block_rms,
+    normalize_by_update_norm,
+    scale_by_param_block_rms,
+    scale_by_trust_ratio,
+)
 from gradxform.blocks.moments import (
     EmaSqState,
     EmaState,
@@ -38,21 +47,27 @@ __all__ = [
     "SumSqState",
     "TraceState",
     "UpdateRmsState",
+    "adaptive_grad_clip",
     "add_decayed_weights",
     "add_eps",
     "bias_correction",
+    "centralize",
     "clip",
     "clip_by_block_norm",
+    "clip_by_block_rms",
     "clip_by_global_norm",
     "ema",
     "ema_sq",
     "ema_var",
     "nesterov_ema",
+    "normalize_by_update_norm",
     "ratio",
     "running_max",
     "scale",
     "scale_by_adadelta",
     "scale_by_learning_rate",
+    "scale_by_param_block_rms",
+    "scale_by_trust_ratio",
     "scale_by_update_rms",
     "sqrt",
     "sum_sq",

@@ -427,7 +427,57 @@ def _more_entries() -> list[Entry]:
 
 def _layerwise_entries() -> list[Entry]:
     """Layer-wise methods: lars, lamb, fromage, novograd, adafactor."""
-    return []
+    from gradxform import optimizers as o
+
+    adam_state = {"mu": "mu", "nu": "nu", "count": "count"}
+    lars_nd = dict(learning_rate=0.05, weight_decay=0.01, trust_coefficient=0.02, eps=1e-6, momentum=0.8)
+    lamb_nd = dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-5, eps_root=1e-8, weight_decay=0.05)
+    return [
+        Entry(
+            "lars",
+            o.lars,
+            "layerwise",
+            cases=(
+                Case(
+                    "non-default",
+                    dict(lars_nd, nesterov=True),
+                    Reference("optax.lars", dict(lars_nd, nesterov=True), {"trace": "trace"}),
+                ),
+                Case(
+                    "masks",
+                    dict(lars_nd, weight_decay_mask=_matrices, trust_ratio_mask=_matrices),
+                    Reference(
+                        "optax.lars",
+                        dict(lars_nd, weight_decay_mask=_matrices, trust_ratio_mask=_matrices),
+                        {"trace": "trace"},
+                    ),
+                ),
+            ),
+            elementwise=False,
+            needs_params=True,
+            alias_kwargs=(dict(learning_rate=1.0),),
+            race_lr=_lr_table(ravine=1.0, rosenbrock=1.0, saddle=1.0, digits=0.3),
+            state_names=("trace",),
+        ),
+        Entry(
+            "lamb",
+            o.lamb,
+            "layerwise",
+            cases=(
+                Case("non-default", lamb_nd, Reference("optax.lamb", lamb_nd, adam_state)),
+                Case(
+                    "mask",
+                    dict(lamb_nd, mask=_matrices),
+                    Reference("optax.lamb", dict(lamb_nd, mask=_matrices), adam_state),
+                ),
+            ),
+            elementwise=False,
+            needs_params=True,
+            alias_kwargs=(dict(learning_rate=1e-3),),
+            race_lr=_lr_table(ravine=0.03, rosenbrock=0.01, saddle=0.01, digits=0.01),
+            state_names=("count", "mu", "nu"),
+        ),
+    ]
 
 
 def _matrix_entries() -> list[Entry]:
