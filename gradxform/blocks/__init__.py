@@ -3,13 +3,15 @@
 Modules by idea: `moments` (moving averages, sums, maxima), `correction` (bias
 correction, Nesterov look-ahead), `momentum` (heavy-ball trace), `scaling`
 (factor, learning rate, eps, square root), `weight_decay`, `ratio` (one branch
-divided by another), `adadelta` (the feedback of past updates), `clipping`; and
+divided by another), `adadelta` (the feedback of past updates), `clipping`, `lr_free` (distance
+estimates and coin betting: learning-rate-free step sizes); and
 `base`, the skeleton they are built on.
 """
 
 from gradxform.blocks.adadelta import AdadeltaState, UpdateRmsState, scale_by_adadelta, scale_by_update_rms
 from gradxform.blocks.clipping import clip, clip_by_block_norm, clip_by_global_norm
 from gradxform.blocks.correction import NesterovEmaState, bias_correction, nesterov_ema
+from gradxform.blocks.lr_free import DoGState, DoWGState, max_distance_from_start, scale_by_dog, scale_by_dowg
 from gradxform.blocks.moments import (
     EmaSqState,
     EmaState,
@@ -29,6 +31,8 @@ from gradxform.blocks.weight_decay import add_decayed_weights
 
 __all__ = [
     "AdadeltaState",
+    "DoGState",
+    "DoWGState",
     "EmaSqState",
     "EmaState",
     "EmaVarState",
@@ -47,11 +51,14 @@ __all__ = [
     "ema",
     "ema_sq",
     "ema_var",
+    "max_distance_from_start",
     "nesterov_ema",
     "ratio",
     "running_max",
     "scale",
     "scale_by_adadelta",
+    "scale_by_dog",
+    "scale_by_dowg",
     "scale_by_learning_rate",
     "scale_by_update_rms",
     "sqrt",

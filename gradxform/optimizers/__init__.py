@@ -9,6 +9,7 @@ from gradxform.optimizers import registry
 from gradxform.optimizers.adadelta import adadelta
 from gradxform.optimizers.adagrad import adagrad
 from gradxform.optimizers.adam import adam, adamw, amsgrad, nadam
+from gradxform.optimizers.lr_free import dog, dowg
 from gradxform.optimizers.rmsprop import rmsprop
 from gradxform.optimizers.sgd import momentum, nesterov, sgd
 
@@ -18,6 +19,8 @@ __all__ = [
     "adam",
     "adamw",
     "amsgrad",
+    "dog",
+    "dowg",
     "momentum",
     "nadam",
     "nesterov",
