@@ -115,11 +115,105 @@ def test_bad_arguments_are_refused_by_name(make, match):
         make()
 
 
-@pytest.mark.parametrize("tx", [gx.dog(), gx.dowg()], ids=["dog", "dowg"])
+@pytest.mark.parametrize(
+    "tx", [gx.dog(), gx.dowg(), gx.prodigy(), gx.dadapt_adamw()], ids=["dog", "dowg", "prodigy", "dadapt_adamw"]
+)
 def test_update_needs_the_parameters_and_changes_nothing(tx):
     state = tx.init(PARAMS)
     before = jax.tree.map(np.asarray, state)
-    with pytest.raises(ValueError, match=r"^(dog|dowg): update needs the parameters"):
+    with pytest.raises(ValueError, match=r"^(dog|dowg|prodigy|dadapt_adamw): update needs the parameters"):
         tx.update(GRADS, state, None)
     for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(state)):
         np.testing.assert_array_equal(a, np.asarray(b))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Prodigy and D-Adaptation
+
+
+def _np(tree):
+    return [np.asarray(x, np.float64) for x in jax.tree.leaves(tree)]
+
+
+def test_prodigy_first_step_is_adams_and_d_after_two_steps():
+    lr, b1, b2, b3, d0, c, eps = 5.0, 0.8, 0.99, 0.9, 1e-2, 2.0, 1e-12
+    with jax.enable_x64(True):
+        params = jax.tree.map(lambda x: x.astype(jnp.float64), PARAMS)
+        g1 = jax.tree.map(lambda x: x.astype(jnp.float64), GRADS)
+        g2 = jax.tree.map(lambda x: 0.5 * x, g1)
+        tx = gx.prodigy(lr, betas=(b1, b2), beta3=b3, eps=eps, estim_lr0=d0, estim_lr_coef=c)
+        u1, s = tx.update(g1, tx.init(params), params)
+        # the first step is Adam's, scaled by d0: -d0 lr sign(g); nothing travelled, so d stays d0
+        _close(u1, jax.tree.map(lambda g: -d0 * lr * jnp.sign(g), g1), rtol=1e-9)
+        assert float(s.inner_state.estim_lr) == d0 and float(s.inner_state.numerator_weighted) == 0.0
+        p1 = gx.apply_updates(params, u1)
+        _, s = tx.update(g2, s, p1)
+    dlr1 = d0 * lr * np.sqrt(1 - b2) / (1 - b1)
+    dlr2 = d0 * lr * np.sqrt(1 - b2**2) / (1 - b1**2)
+    r2 = dlr2 * sum(np.sum(g * (x0 - x)) for g, x0, x in zip(_np(g2), _np(params), _np(p1)))
+    s2 = [b3 * dlr1 * a + dlr2 * b for a, b in zip(_np(g1), _np(g2))]
+    want = max(d0, c * r2 / sum(np.sum(np.abs(x)) for x in s2))
+    assert want > d0  # the estimate did grow
+    assert float(s.inner_state.estim_lr) == pytest.approx(want, rel=1e-12)
+    for a, b in zip(_np(s.inner_state.grad_sum), s2):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_dadapt_first_step_and_d_after_two_steps():
+    lr, b1, b2, d0, eps = 5.0, 0.85, 0.98, 1e-2, 1e-12
+    sb2 = np.sqrt(b2)
+    with jax.enable_x64(True):
+        params = jax.tree.map(lambda x: x.astype(jnp.float64), PARAMS)
+        g1 = jax.tree.map(lambda x: x.astype(jnp.float64), GRADS)
+        g2 = jax.tree.map(lambda x: 0.5 * x, g1)
+        tx = gx.dadapt_adamw(lr, betas=(b1, b2), eps=eps, estim_lr0=d0)
+        u1, s = tx.update(g1, tx.init(params), params)
+        _close(u1, jax.tree.map(lambda g: -d0 * lr * jnp.sign(g), g1), rtol=1e-9)
+        assert float(s.inner_state.estim_lr) == d0  # s_0 = 0: nothing to estimate from yet
+        _, s = tx.update(g2, s, gx.apply_updates(params, u1))
+    dlr1 = d0 * lr * np.sqrt(1 - b2) / (1 - b1)
+    dlr2 = d0 * lr * np.sqrt(1 - b2**2) / (1 - b1**2)
+    s1 = [(1 - sb2) * dlr1 * g for g in _np(g1)]
+    v1 = [(1 - b2) * g * g for g in _np(g1)]
+    r2 = (1 - sb2) * dlr2 * sum(np.sum(g * a / (np.sqrt(v) + eps)) for g, a, v in zip(_np(g2), s1, v1))
+    s2 = [sb2 * a + (1 - sb2) * dlr2 * g for a, g in zip(s1, _np(g2))]
+    want = max(d0, r2 / ((1 - sb2) * sum(np.sum(np.abs(x)) for x in s2)))
+    assert want > d0
+    assert float(s.inner_state.estim_lr) == pytest.approx(want, rel=1e-12)
+
+
+def test_d_estimate_never_shrinks_and_waits_for_a_nonzero_sum():
+    d = jnp.float32(0.5)
+    assert float(gx.blocks.d_estimate(d, jnp.float32(2.0), jnp.float32(1.0))) == 2.0
+    assert float(gx.blocks.d_estimate(d, jnp.float32(0.1), jnp.float32(1.0))) == 0.5
+    assert float(gx.blocks.d_estimate(d, jnp.float32(0.0), jnp.float32(0.0))) == 0.5  # optax: 0/0 = NaN
+
+
+@pytest.mark.parametrize("make", [gx.prodigy, gx.dadapt_adamw], ids=["prodigy", "dadapt_adamw"])
+def test_zero_gradients_keep_the_estimate_finite(make):
+    tx = make()
+    zeros = jax.tree.map(jnp.zeros_like, GRADS)
+    s = tx.init(PARAMS)
+    for _ in range(3):
+        u, s = tx.update(zeros, s, PARAMS)
+    assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves((u, s)))
+    assert float(s.inner_state.estim_lr) == pytest.approx(1e-6)
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: gx.prodigy(betas=0.9), r"^prodigy: betas must be a pair \(b1, b2\)"),
+        (lambda: gx.prodigy(betas=(0.9, 1.0)), r"^prodigy: b2=1.0 is out of range; allowed: \[0, 1\)"),
+        (lambda: gx.prodigy(beta3=-0.1), r"^prodigy: beta3=-0.1 is out of range"),
+        (lambda: gx.prodigy(estim_lr0=0.0), r"^prodigy: estim_lr0=0.0 is out of range; allowed: \(0, inf\)"),
+        (lambda: gx.prodigy(estim_lr0=lambda c: 1e-6), r"^prodigy: estim_lr0 is d's first value"),
+        (lambda: gx.prodigy(safeguard_warmup="yes"), r"^prodigy: safeguard_warmup='yes' must be True or False"),
+        (lambda: gx.prodigy(learning_rate=-1.0), r"^prodigy: learning_rate=-1.0 is out of range"),
+        (lambda: gx.dadapt_adamw(weight_decay=-1.0), r"^dadapt_adamw: weight_decay=-1.0 is out of range"),
+        (lambda: gx.dadapt_adamw(betas=(1.5, 0.9)), r"^dadapt_adamw: b1=1.5 is out of range"),
+    ],
+)
+def test_bad_adaptation_arguments_are_refused_by_name(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()

@@ -11,7 +11,18 @@ estimates and coin betting: learning-rate-free step sizes); and
 from gradxform.blocks.adadelta import AdadeltaState, UpdateRmsState, scale_by_adadelta, scale_by_update_rms
 from gradxform.blocks.clipping import clip, clip_by_block_norm, clip_by_global_norm
 from gradxform.blocks.correction import NesterovEmaState, bias_correction, nesterov_ema
-from gradxform.blocks.lr_free import DoGState, DoWGState, max_distance_from_start, scale_by_dog, scale_by_dowg
+from gradxform.blocks.lr_free import (
+    DAdaptAdamWState,
+    DoGState,
+    DoWGState,
+    ProdigyState,
+    d_estimate,
+    max_distance_from_start,
+    scale_by_dadapt_adam,
+    scale_by_dog,
+    scale_by_dowg,
+    scale_by_prodigy,
+)
 from gradxform.blocks.moments import (
     EmaSqState,
     EmaState,
@@ -31,12 +42,14 @@ from gradxform.blocks.weight_decay import add_decayed_weights
 
 __all__ = [
     "AdadeltaState",
+    "DAdaptAdamWState",
     "DoGState",
     "DoWGState",
     "EmaSqState",
     "EmaState",
     "EmaVarState",
     "NesterovEmaState",
+    "ProdigyState",
     "RatioState",
     "RunningMaxState",
     "SumSqState",
@@ -48,6 +61,7 @@ __all__ = [
     "clip",
     "clip_by_block_norm",
     "clip_by_global_norm",
+    "d_estimate",
     "ema",
     "ema_sq",
     "ema_var",
@@ -57,9 +71,11 @@ __all__ = [
     "running_max",
     "scale",
     "scale_by_adadelta",
+    "scale_by_dadapt_adam",
     "scale_by_dog",
     "scale_by_dowg",
     "scale_by_learning_rate",
+    "scale_by_prodigy",
     "scale_by_update_rms",
     "sqrt",
     "sum_sq",

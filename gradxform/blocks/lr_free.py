@@ -18,21 +18,25 @@ point, moments) are stored in the parameter's dtype and marked `per_param`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+import types
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from gradxform.blocks.base import require_params
+from gradxform.blocks.base import field, require_params, stored
+from gradxform.blocks.correction import debias
 from gradxform.core.state import per_param
 from gradxform.core.transform import GradientTransformation, make_block
 from gradxform.errors import lead
-from gradxform.hyper.validate import Range, check_rounding, validate
+from gradxform.hyper.validate import NONNEGATIVE, POSITIVE, UNIT, Range, check_rounding, validate, validate_bool
 from gradxform.hyper.values import Hyperparameter, is_schedule, resolve
 from gradxform.numerics.checks import check_inexact, check_match
+from gradxform.numerics.counts import safe_increment
 from gradxform.numerics.dtypes import compute_dtype, dtype_of, hyper_dtype, real_dtype
-from gradxform.numerics.tree_math import _placed_like, abs_sq
+from gradxform.numerics.tree_math import _placed_like, abs_sq, full_like
 
 PyTree = Any
 
@@ -79,11 +83,16 @@ def tree_sq_distance(a: PyTree, b: PyTree, dtype: Any) -> jax.Array:
 
 
 def tree_inner(a: PyTree, b: PyTree, dtype: Any) -> jax.Array:
-    """$\\sum_\\ell \\mathrm{Re}\\langle a_\\ell, b_\\ell \\rangle$ in `dtype`."""
+    """$\\sum_\\ell \\mathrm{Re}\\langle a_\\ell, b_\\ell \\rangle$ in `dtype`.
+
+    A sum of products in each leaf's own shape, not `jnp.vdot`: flattening a sharded leaf would gather it.
+    """
     parts = []
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         ct = compute_dtype(x.dtype, y.dtype)
-        parts.append(jnp.real(jnp.vdot(x.astype(ct), y.astype(ct))).astype(dtype))
+        x, y = x.astype(ct), y.astype(ct)
+        prod = jnp.real(jnp.conj(x) * y) if jnp.iscomplexobj(x) or jnp.iscomplexobj(y) else x * y
+        parts.append(jnp.sum(prod).astype(dtype))
     return sum(parts[1:], parts[0]) if parts else jnp.zeros([], dtype)
 
 
@@ -269,3 +278,246 @@ def scale_by_dowg(
         return _scaled(updates, step), DoWGState(state.init_params, sq_dist, weighted)
 
     return make_block(name, init, update, needs_step=needs_step, per_leaf=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# D-Adaptation and Prodigy: Adam whose step is a lower bound on the distance to a solution.
+
+
+def d_estimate(previous: jax.Array, numerator: jax.Array, denominator: jax.Array) -> jax.Array:
+    """$d_t = \\max(d_{t-1}, \\text{numerator} / \\text{denominator})$: the distance estimate never shrinks.
+
+    The lower bound on $\\|x_0 - x_*\\|$ that D-Adaptation and Prodigy raise step by step. While the
+    denominator (a sum of absolute values) is still zero, e.g. after zero gradients only, $d$ stays
+    (optax divides and returns NaN).
+    """
+    safe = jnp.where(denominator > 0, denominator, 1)
+    return jnp.where(denominator > 0, jnp.maximum(previous, numerator / safe), previous)
+
+
+def adam_step_correction(b1: jax.Array, b2: jax.Array, t: jax.Array) -> jax.Array:
+    """$\\sqrt{1 - \\beta_2^t} / (1 - \\beta_1^t)$: Adam's two bias corrections folded into the step."""
+    return jnp.sqrt(debias(b2, t)) / debias(b1, t)
+
+
+def leafwise(fn: Callable[..., tuple], n: int, *trees: PyTree) -> list[PyTree]:
+    """`fn(*leaves) -> n results` per leaf, every input in the leaves' common compute dtype; one tree per result."""
+    out = jax.tree.map(lambda *xs: fn(*(x.astype(compute_dtype(*(y.dtype for y in xs))) for x in xs)), *trees)
+    return [field(trees[0], out, i) for i in range(n)]
+
+
+@per_param("exp_avg", "exp_avg_sq", "grad_sum", "init_params")
+class ProdigyState(NamedTuple):
+    """`exp_avg`, `exp_avg_sq`: Adam's moments of $d\\,g$; `grad_sum`: $s_t$; `init_params`: $x_0$;
+    `estim_lr`: $d_t$; `numerator_weighted`: $r_t$."""
+
+    exp_avg: PyTree
+    exp_avg_sq: PyTree
+    grad_sum: PyTree
+    init_params: PyTree
+    estim_lr: jax.Array
+    numerator_weighted: jax.Array
+
+
+def scale_by_prodigy(
+    learning_rate: Hyperparameter = 1.0,
+    betas: tuple[Hyperparameter, Hyperparameter] = (0.9, 0.999),
+    beta3: Hyperparameter | None = None,
+    eps: Hyperparameter = 1e-8,
+    estim_lr0: Hyperparameter = 1e-6,
+    estim_lr_coef: Hyperparameter = 1.0,
+    weight_decay: Hyperparameter = 0.0,
+    safeguard_warmup: bool = False,
+) -> GradientTransformation:
+    r"""Prodigy's step (Mishchenko & Defazio 2023): Adam on $d_t g_t$, with $d_t$ raised by `d_estimate`.
+
+    $$\begin{aligned}
+    \hat\eta_t &= d_t\,\eta_t\,\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}, &
+    m_t &= \beta_1 m_{t-1} + (1-\beta_1)\,d_t g_t, &
+    v_t &= \beta_2 v_{t-1} + (1-\beta_2)\,d_t^2 g_t^2,\\
+    s_t &= \beta_3 s_{t-1} + \frac{d_t\,\hat\eta_t}{d_0}\,g_t, &
+    r_t &= \beta_3 r_{t-1} + \frac{d_t\,\hat\eta_t}{d_0}\,\langle g_t, x_0 - x_t\rangle, &
+    d_{t+1} &= \max\Big(d_t, \frac{c\,r_t}{\|s_t\|_1}\Big),\\
+    \Delta x_t &= -\hat\eta_t\Big(\frac{m_t}{\sqrt{v_t} + d_{t+1}\epsilon} + \lambda x_t\Big)
+    \end{aligned}$$
+
+    With `safeguard_warmup`, $s_t$ accumulates $\frac{d_t^2}{d_0} g_t$ (no $\eta_t$, no bias correction).
+    Products over the tree: $\langle\cdot,\cdot\rangle$ and $\|\cdot\|_1$ are whole-tree sums.
+
+    Args:
+      learning_rate: $\eta_t \ge 0$, a factor on the step (1.0: none); may be a schedule.
+      betas: $(\beta_1, \beta_2)$, each in $[0, 1)$.
+      beta3: $\beta_3 \in [0, 1)$, or `None` for $\sqrt{\beta_2}$.
+      eps: $\epsilon \ge 0$, scaled by $d_{t+1}$.
+      estim_lr0: $d_0 > 0$.
+      estim_lr_coef: $c > 0$.
+      weight_decay: $\lambda \ge 0$, decoupled, scaled by $\hat\eta_t$.
+      safeguard_warmup: leave $\eta_t$ and the bias correction out of $s_t$.
+    """
+    name = "scale_by_prodigy"
+    b1, b2 = _betas(name, betas)
+    validate_bool(name, "safeguard_warmup", safeguard_warmup)
+    hyper = {
+        "learning_rate": (learning_rate, NONNEGATIVE),
+        "b1": (b1, UNIT),
+        "b2": (b2, UNIT),
+        "eps": (eps, NONNEGATIVE),
+        "estim_lr0": (estim_lr0, POSITIVE),
+        "estim_lr_coef": (estim_lr_coef, POSITIVE),
+        "weight_decay": (weight_decay, NONNEGATIVE),
+    }
+    if beta3 is not None:
+        hyper["beta3"] = (beta3, UNIT)
+    validated(name, hyper)
+    if is_schedule(estim_lr0):
+        raise TypeError(f"{lead(name)}: estim_lr0 is d's first value, set at init; it cannot be a schedule.")
+
+    def init(params):
+        check_inexact(params, name)
+        dt = estimate_dtype(params)
+        zeros = functools.partial(full_like, params, 0)
+        d0 = jnp.asarray(estim_lr0, hyper_dtype()).astype(dt)
+        return ProdigyState(zeros(), zeros(), zeros(), start_point(params), d0, jnp.zeros([], dt))
+
+    def update(updates, state, params, count, extra_args):
+        _check_start(name, updates, params, state.init_params)
+        for f in ("exp_avg", "exp_avg_sq", "grad_sum"):
+            check_match(updates, getattr(state, f), name, lambda dt: dt)
+        dt = state.estim_lr.dtype
+        h = types.SimpleNamespace(**resolved(name, hyper, count, dt))
+        b3 = h.beta3 if beta3 is not None else jnp.sqrt(h.b2)
+        d = state.estim_lr
+        dlr = d * h.learning_rate * adam_step_correction(h.b1, h.b2, safe_increment(count).astype(dt))
+        weight = d if safeguard_warmup else dlr
+        inner = tree_inner(updates, jax.tree.map(lambda a, b: a - b, state.init_params, params), dt)
+
+        def moments(g, m, v, s):
+            dg = d.astype(g.dtype) * g
+            m = h.b1.astype(g.dtype) * m + (1 - h.b1.astype(g.dtype)) * dg
+            v = h.b2.astype(g.dtype) * v + (1 - h.b2.astype(g.dtype)) * dg * dg
+            s = b3.astype(g.dtype) * s + weight.astype(g.dtype) * dg / h.estim_lr0.astype(g.dtype)
+            return m, v, s
+
+        m, v, s = leafwise(moments, 3, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum)
+        r = b3 * state.numerator_weighted + (d / h.estim_lr0) * dlr * inner
+        d_new = d_estimate(d, h.estim_lr_coef * r, tree_abs_sum(s, dt))
+
+        def step(m, v, p):
+            c = lambda x: x.astype(m.dtype)  # noqa: E731
+            return -c(h.weight_decay) * c(dlr) * p - c(dlr) * m / (jnp.sqrt(v) + c(d_new) * c(h.eps))
+
+        (out,) = leafwise(lambda m, v, p: (step(m, v, p),), 1, m, v, params)
+        new = ProdigyState(
+            stored(m, state.exp_avg),
+            stored(v, state.exp_avg_sq),
+            stored(s, state.grad_sum),
+            state.init_params,
+            d_new,
+            r,
+        )
+        return out, new
+
+    return make_block(name, init, update, needs_step=True, per_leaf=True)
+
+
+def _betas(who: str, betas: Any) -> tuple[Any, Any]:
+    if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+        raise TypeError(f"{lead(who)}: betas must be a pair (b1, b2), got {betas!r}.")
+    return betas[0], betas[1]
+
+
+@per_param("exp_avg", "exp_avg_sq", "grad_sum")
+class DAdaptAdamWState(NamedTuple):
+    """`exp_avg`: $m_t$ (of $\\hat\\eta g$); `exp_avg_sq`: $v_t$; `grad_sum`: $s_t$; `estim_lr`: $d_t$;
+    `numerator_weighted`: $r_t$."""
+
+    exp_avg: PyTree
+    exp_avg_sq: PyTree
+    grad_sum: PyTree
+    estim_lr: jax.Array
+    numerator_weighted: jax.Array
+
+
+def scale_by_dadapt_adam(
+    learning_rate: Hyperparameter = 1.0,
+    betas: tuple[Hyperparameter, Hyperparameter] = (0.9, 0.999),
+    eps: Hyperparameter = 1e-8,
+    estim_lr0: Hyperparameter = 1e-6,
+    weight_decay: Hyperparameter = 0.0,
+) -> GradientTransformation:
+    r"""D-Adaptation's Adam step (Defazio & Mishchenko 2023), its $d_t$ raised by `d_estimate`.
+
+    $$\begin{aligned}
+    \hat\eta_t &= d_t\,\eta_t\,\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}, &
+    r_t &= \sqrt{\beta_2}\,r_{t-1} + (1-\sqrt{\beta_2})\,\hat\eta_t
+      \Big\langle g_t, \frac{s_{t-1}}{\sqrt{v_{t-1}}+\epsilon}\Big\rangle,\\
+    m_t &= \beta_1 m_{t-1} + (1-\beta_1)\,\hat\eta_t g_t, &
+    v_t &= \beta_2 v_{t-1} + (1-\beta_2)\,g_t^2, \qquad
+    s_t = \sqrt{\beta_2}\,s_{t-1} + (1-\sqrt{\beta_2})\,\hat\eta_t g_t,\\
+    d_{t+1} &= \max\Big(d_t, \frac{r_t}{(1-\sqrt{\beta_2})\|s_t\|_1}\Big), &
+    \Delta x_t &= -\frac{m_t}{\sqrt{v_t}+\epsilon} - \lambda\hat\eta_t x_t
+    \end{aligned}$$
+
+    Args:
+      learning_rate: $\eta_t \ge 0$, a factor on the step (1.0: none); may be a schedule.
+      betas: $(\beta_1, \beta_2)$, each in $[0, 1)$.
+      eps: $\epsilon \ge 0$.
+      estim_lr0: $d_0 > 0$.
+      weight_decay: $\lambda \ge 0$, decoupled, scaled by $\hat\eta_t$.
+    """
+    name = "scale_by_dadapt_adam"
+    b1, b2 = _betas(name, betas)
+    hyper = {
+        "learning_rate": (learning_rate, NONNEGATIVE),
+        "b1": (b1, UNIT),
+        "b2": (b2, UNIT),
+        "eps": (eps, NONNEGATIVE),
+        "estim_lr0": (estim_lr0, POSITIVE),
+        "weight_decay": (weight_decay, NONNEGATIVE),
+    }
+    validated(name, hyper)
+    if is_schedule(estim_lr0):
+        raise TypeError(f"{lead(name)}: estim_lr0 is d's first value, set at init; it cannot be a schedule.")
+
+    def init(params):
+        check_inexact(params, name)
+        dt = estimate_dtype(params)
+        zeros = functools.partial(full_like, params, 0)
+        d0 = jnp.asarray(estim_lr0, hyper_dtype()).astype(dt)
+        return DAdaptAdamWState(zeros(), zeros(), zeros(), d0, jnp.zeros([], dt))
+
+    def update(updates, state, params, count, extra_args):
+        require_params(name, updates, params)
+        for f in ("exp_avg", "exp_avg_sq", "grad_sum"):
+            check_match(updates, getattr(state, f), name, lambda dt: dt)
+        dt = state.estim_lr.dtype
+        h = types.SimpleNamespace(**resolved(name, hyper, count, dt))
+        sb2 = jnp.sqrt(h.b2)
+        dlr = state.estim_lr * h.learning_rate * adam_step_correction(h.b1, h.b2, safe_increment(count).astype(dt))
+        (weighted,) = leafwise(
+            lambda s, v: (s / (jnp.sqrt(v) + h.eps.astype(s.dtype)),), 1, state.grad_sum, state.exp_avg_sq
+        )
+        inner = tree_inner(updates, weighted, dt)
+
+        def moments(g, m, v, s):
+            c = lambda x: x.astype(g.dtype)  # noqa: E731
+            m = c(h.b1) * m + (1 - c(h.b1)) * c(dlr) * g
+            v = c(h.b2) * v + (1 - c(h.b2)) * g * g
+            s = c(sb2) * s + (1 - c(sb2)) * c(dlr) * g
+            return m, v, s
+
+        m, v, s = leafwise(moments, 3, updates, state.exp_avg, state.exp_avg_sq, state.grad_sum)
+        r = sb2 * state.numerator_weighted + (1 - sb2) * dlr * inner
+        d_new = d_estimate(state.estim_lr, r, (1 - sb2) * tree_abs_sum(s, dt))
+
+        def step(m, v, p):
+            c = lambda x: x.astype(m.dtype)  # noqa: E731
+            return (-c(h.weight_decay) * c(dlr) * p - m / (jnp.sqrt(v) + c(h.eps)),)
+
+        (out,) = leafwise(step, 1, m, v, params)
+        new = DAdaptAdamWState(
+            stored(m, state.exp_avg), stored(v, state.exp_avg_sq), stored(s, state.grad_sum), d_new, r
+        )
+        return out, new
+
+    return make_block(name, init, update, needs_step=True, per_leaf=True)

@@ -9,7 +9,7 @@ from gradxform.optimizers import registry
 from gradxform.optimizers.adadelta import adadelta
 from gradxform.optimizers.adagrad import adagrad
 from gradxform.optimizers.adam import adam, adamw, amsgrad, nadam
-from gradxform.optimizers.lr_free import dog, dowg
+from gradxform.optimizers.lr_free import dadapt_adamw, dog, dowg, prodigy
 from gradxform.optimizers.rmsprop import rmsprop
 from gradxform.optimizers.sgd import momentum, nesterov, sgd
 
@@ -19,11 +19,13 @@ __all__ = [
     "adam",
     "adamw",
     "amsgrad",
+    "dadapt_adamw",
     "dog",
     "dowg",
     "momentum",
     "nadam",
     "nesterov",
+    "prodigy",
     "registry",
     "rmsprop",
     "sgd",
