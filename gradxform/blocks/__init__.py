@@ -4,7 +4,8 @@ Modules by idea: `moments` (moving averages, sums, maxima), `correction` (bias
 correction, Nesterov look-ahead), `momentum` (heavy-ball trace), `scaling`
 (factor, learning rate, eps, square root), `weight_decay`, `ratio` (one branch
 divided by another), `adadelta` (the feedback of past updates), `clipping`,
-`layerwise` (trust ratio, centralization, unit-wise and RMS clipping: whole-leaf ideas); and
+`layerwise` (trust ratio, centralization, unit-wise and RMS clipping: whole-leaf ideas), `lr_free`
+(distance estimates and coin betting: learning-rate-free step sizes); and
 `base`, the skeleton they are built on.
 """
 
@@ -18,6 +19,18 @@ from gradxform.blocks.layerwise import (
     normalize_by_update_norm,
     scale_by_param_block_rms,
     scale_by_trust_ratio,
+)
+from gradxform.blocks.lr_free import (
+    DAdaptAdamWState,
+    DoGState,
+    DoWGState,
+    ProdigyState,
+    d_estimate,
+    max_distance_from_start,
+    scale_by_dadapt_adam,
+    scale_by_dog,
+    scale_by_dowg,
+    scale_by_prodigy,
 )
 from gradxform.blocks.moments import (
     EmaSqState,
@@ -38,10 +51,14 @@ from gradxform.blocks.weight_decay import add_decayed_weights
 
 __all__ = [
     "AdadeltaState",
+    "DAdaptAdamWState",
+    "DoGState",
+    "DoWGState",
     "EmaSqState",
     "EmaState",
     "EmaVarState",
     "NesterovEmaState",
+    "ProdigyState",
     "RatioState",
     "RunningMaxState",
     "SumSqState",
@@ -56,18 +73,24 @@ __all__ = [
     "clip_by_block_norm",
     "clip_by_block_rms",
     "clip_by_global_norm",
+    "d_estimate",
     "ema",
     "ema_sq",
     "ema_var",
+    "max_distance_from_start",
     "nesterov_ema",
     "normalize_by_update_norm",
     "ratio",
     "running_max",
     "scale",
     "scale_by_adadelta",
+    "scale_by_dadapt_adam",
+    "scale_by_dog",
+    "scale_by_dowg",
     "scale_by_learning_rate",
     "scale_by_param_block_rms",
     "scale_by_trust_ratio",
+    "scale_by_prodigy",
     "scale_by_update_rms",
     "sqrt",
     "sum_sq",

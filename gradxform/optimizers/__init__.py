@@ -10,6 +10,7 @@ from gradxform.optimizers.adadelta import adadelta
 from gradxform.optimizers.adagrad import adagrad
 from gradxform.optimizers.adam import adam, adamw, amsgrad, nadam
 from gradxform.optimizers.layerwise import lamb, lars
+from gradxform.optimizers.lr_free import dadapt_adamw, dog, dowg, prodigy
 from gradxform.optimizers.rmsprop import rmsprop
 from gradxform.optimizers.sgd import momentum, nesterov, sgd
 
@@ -21,9 +22,13 @@ __all__ = [
     "amsgrad",
     "lamb",
     "lars",
+    "dadapt_adamw",
+    "dog",
+    "dowg",
     "momentum",
     "nadam",
     "nesterov",
+    "prodigy",
     "registry",
     "rmsprop",
     "sgd",

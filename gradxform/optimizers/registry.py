@@ -491,8 +491,155 @@ def _averaging_entries() -> list[Entry]:
 
 
 def _lr_free_entries() -> list[Entry]:
-    """Learning-rate-free methods: prodigy, dadapt_adamw, dog, dowg, cocob, mechanize, momo, momo_adam."""
-    return []
+    """Learning-rate-free methods: prodigy, dadapt_adamw, dog, dowg, cocob, mechanize, momo, momo_adam.
+
+    Their `learning_rate` (default 1.0) is a factor on the step they estimate, so they race at 1.0.
+    They read whole-tree norms or sums (`elementwise=False`) and need the parameters.
+    """
+    from gradxform import optimizers as o
+
+    ones = _lr_table(ravine=1.0, rosenbrock=1.0, saddle=1.0, digits=1.0)
+    dog_state = {"init_params": "init_params", "max_dist": "max_dist", "sum_sq_norm_grads": "sum_sq_norm_grads"}
+    dowg_state = {
+        "init_params": "init_params",
+        "estim_sq_dist": "estim_sq_dist",
+        "weighted_sq_norm_grads": "weighted_sq_norm_grads",
+    }
+    adapt = {k: k for k in ("exp_avg", "exp_avg_sq", "grad_sum", "estim_lr", "numerator_weighted", "count")}
+    prodigy_1 = dict(
+        learning_rate=0.5, betas=(0.8, 0.99), eps=1e-6, estim_lr0=1e-4, estim_lr_coef=2.0, weight_decay=1e-2
+    )
+    prodigy_2 = dict(betas=(0.9, 0.995), beta3=0.95, estim_lr0=1e-3, weight_decay=0.1, safeguard_warmup=True)
+    dadapt_1 = dict(learning_rate=0.5, betas=(0.85, 0.995), eps=1e-6, estim_lr0=1e-3, weight_decay=1e-2)
+    dadapt_2 = dict(learning_rate=2.0, betas=(0.5, 0.9), estim_lr0=1e-3, weight_decay=0.1)
+    # optax rounds 1 - b and the bias corrections from Python doubles (docs/conventions.md): Prodigy's s_t,
+    # which sums d_t-weighted gradients to ~40, is 6e-5 (relative to 1 + |s|) from optax's after 300 float32 steps.
+    prodigy_tol = {"float32": (1e-5, 2e-4), "float64": (1e-12, 1e-12)}
+    return [
+        Entry(
+            "prodigy",
+            o.prodigy,
+            "lr_free",
+            # d_0 = 1e-6 by default: ten steps hardly move, whatever the learning rate; instances start at 1e-4.
+            example=lambda lr: o.prodigy(lr, estim_lr0=1e-4),
+            cases=(
+                Case(
+                    "non-default",
+                    prodigy_1,
+                    Reference("optax.contrib.prodigy", prodigy_1, dict(adapt, init_params="params0")),
+                    prodigy_tol,
+                ),
+                Case(
+                    "safeguard",
+                    prodigy_2,
+                    Reference("optax.contrib.prodigy", prodigy_2, dict(adapt, init_params="params0")),
+                    prodigy_tol,
+                ),
+            ),
+            elementwise=False,
+            needs_params=True,
+            supports_complex=False,
+            alias_kwargs=(dict(learning_rate=1e-1),),
+            alias_dtypes=("float32",),
+            race_lr=ones,
+            state_names=("count", "exp_avg", "exp_avg_sq", "grad_sum", "init_params", "estim_lr", "numerator_weighted"),
+        ),
+        Entry(
+            "dadapt_adamw",
+            o.dadapt_adamw,
+            "lr_free",
+            example=lambda lr: o.dadapt_adamw(lr, estim_lr0=1e-4),  # as prodigy's
+            cases=(
+                Case("non-default", dadapt_1, Reference("optax.contrib.dadapt_adamw", dadapt_1, adapt)),
+                Case(
+                    "betas",
+                    dadapt_2,
+                    Reference("optax.contrib.dadapt_adamw", dadapt_2, adapt),
+                ),
+            ),
+            elementwise=False,
+            needs_params=True,
+            supports_complex=False,
+            alias_kwargs=(dict(learning_rate=1e-1),),
+            alias_dtypes=("float32",),
+            race_lr=ones,
+            state_names=("count", "exp_avg", "exp_avg_sq", "grad_sum", "estim_lr", "numerator_weighted"),
+        ),
+        Entry(
+            "dog",
+            o.dog,
+            "lr_free",
+            # The default first step, r_eps = 1e-6 (1 + |x0|), keeps ten steps so small that the learning
+            # rate hardly matters to them; instances are built at the paper's other suggestion, 1e-4.
+            example=lambda lr: o.dog(lr, init_step=("heuristic", 1e-4)),
+            cases=(
+                Case(
+                    "heuristic-wd",
+                    dict(learning_rate=0.8, init_step=("heuristic", 1e-3), eps=1e-6, weight_decay=1e-2),
+                    Reference(
+                        "optax.contrib.dog",
+                        dict(learning_rate=0.8, init_step=("heuristic", 1e-3), eps=1e-6, weight_decay=1e-2),
+                        dog_state,
+                    ),
+                ),
+                Case(
+                    "distance-mask",
+                    dict(init_step=("distance", 1e-2), weight_decay=5e-2, mask=_matrices),
+                    Reference(
+                        "optax.contrib.dog",
+                        dict(init_step=("distance", 1e-2), weight_decay=5e-2, mask=_matrices),
+                        dog_state,
+                    ),
+                ),
+                Case(
+                    "learning_rate",
+                    dict(learning_rate=0.5, init_step=("learning_rate", 1e-2)),
+                    Reference(
+                        "optax.contrib.dog",
+                        dict(learning_rate=0.5, init_step=("learning_rate", 1e-2)),
+                        dict(dog_state, is_init_step="is_init_step"),
+                    ),
+                ),
+            ),
+            elementwise=False,
+            needs_params=True,
+            alias_kwargs=(dict(learning_rate=1.0),),
+            alias_dtypes=("float32",),
+            race_lr=ones,
+            state_names=("init_params", "max_dist", "sum_sq_norm_grads"),
+        ),
+        Entry(
+            "dowg",
+            o.dowg,
+            "lr_free",
+            cases=(
+                Case(
+                    "init-wd",
+                    dict(learning_rate=0.7, init_estim_sq_dist=1e-3, eps=1e-5, weight_decay=1e-2),
+                    Reference(
+                        "optax.contrib.dowg",
+                        dict(learning_rate=0.7, init_estim_sq_dist=1e-3, eps=1e-5, weight_decay=1e-2),
+                        dowg_state,
+                    ),
+                ),
+                Case(
+                    "mask",
+                    dict(learning_rate=0.5, eps=1e-5, weight_decay=0.1, mask=_matrices),
+                    Reference(
+                        "optax.contrib.dowg",
+                        dict(learning_rate=0.5, eps=1e-5, weight_decay=0.1, mask=_matrices),
+                        dowg_state,
+                    ),
+                ),
+            ),
+            elementwise=False,
+            needs_params=True,
+            alias_kwargs=(dict(learning_rate=1.0),),
+            alias_dtypes=("float32",),
+            race_lr=ones,
+            state_names=("init_params", "estim_sq_dist", "weighted_sq_norm_grads"),
+        ),
+    ]
 
 
 def _matrices(tree: Any) -> Any:
