@@ -87,6 +87,32 @@ from gradxform.optimizers import (
     rmsprop,
     sgd,
 )
+from gradxform.blocks import (  # blocks of adan, the optimistic methods, ademamix, adopt, madgrad, noisy_sgd
+    AdanState,
+    AverageState,
+    MadgradState,
+    NoiseState,
+    OptimisticState,
+    PlusState,
+    PreviousRmsState,
+    add_noise,
+    iterate_average,
+    optimistic_gradient,
+    plus,
+    scale_by_adan,
+    scale_by_madgrad,
+    scale_by_previous_rms,
+)
+from gradxform.optimizers import (
+    ademamix,
+    adan,
+    adopt,
+    asgd,
+    madgrad,
+    noisy_sgd,
+    optimistic_adam_v2,
+    optimistic_gradient_descent,
+)
 from gradxform import compat  # gradxform.compat.torch: torch.optim's names, defaults and numerics
 
 # schedules and live hyperparameters
@@ -229,6 +255,29 @@ __all__ = [
     "registry",
     "rmsprop",
     "sgd",
+    # the optimizer zoo: adan, optimistic methods, ademamix, adopt, madgrad, noisy_sgd, asgd, and their blocks
+    "AdanState",
+    "AverageState",
+    "MadgradState",
+    "NoiseState",
+    "OptimisticState",
+    "PlusState",
+    "PreviousRmsState",
+    "add_noise",
+    "ademamix",
+    "adan",
+    "adopt",
+    "asgd",
+    "iterate_average",
+    "madgrad",
+    "noisy_sgd",
+    "optimistic_adam_v2",
+    "optimistic_gradient",
+    "optimistic_gradient_descent",
+    "plus",
+    "scale_by_adan",
+    "scale_by_madgrad",
+    "scale_by_previous_rms",
     # schedules, live hyperparameters
     "InjectHyperparamsState",
     "inject_hyperparams",
