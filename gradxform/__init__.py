@@ -56,6 +56,7 @@ from gradxform.blocks import (
     sum_sq,
     trace,
 )
+from gradxform.blocks.orthogonal import MuonDimensionNumbers, orthogonalize, scale_by_shape
 
 # optimizers, and the registry that declares them
 from gradxform.optimizers import (
@@ -65,6 +66,7 @@ from gradxform.optimizers import (
     adamw,
     amsgrad,
     momentum,
+    muon,
     nadam,
     nesterov,
     registry,
@@ -173,6 +175,9 @@ __all__ = [
     "sqrt",
     "sum_sq",
     "trace",
+    "orthogonalize",
+    "scale_by_shape",
+    "MuonDimensionNumbers",
     # block states
     "AdadeltaState",
     "EmaSqState",
@@ -192,6 +197,7 @@ __all__ = [
     "amsgrad",
     "compat",
     "momentum",
+    "muon",
     "nadam",
     "nesterov",
     "registry",

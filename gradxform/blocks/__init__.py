@@ -3,7 +3,7 @@
 Modules by idea: `moments` (moving averages, sums, maxima), `correction` (bias
 correction, Nesterov look-ahead), `momentum` (heavy-ball trace), `scaling`
 (factor, learning rate, eps, square root), `weight_decay`, `ratio` (one branch
-divided by another), `adadelta` (the feedback of past updates), `clipping`; and
+divided by another), `adadelta` (the feedback of past updates), `clipping`, `orthogonal` (Muon's matrix blocks); and
 `base`, the skeleton they are built on.
 """
 
@@ -23,6 +23,7 @@ from gradxform.blocks.moments import (
     sum_sq,
 )
 from gradxform.blocks.momentum import TraceState, trace
+from gradxform.blocks.orthogonal import MuonDimensionNumbers, newton_schulz, orthogonalize, scale_by_shape
 from gradxform.blocks.ratio import RatioState, ratio
 from gradxform.blocks.scaling import add_eps, scale, scale_by_learning_rate, sqrt
 from gradxform.blocks.weight_decay import add_decayed_weights
@@ -32,6 +33,7 @@ __all__ = [
     "EmaSqState",
     "EmaState",
     "EmaVarState",
+    "MuonDimensionNumbers",
     "NesterovEmaState",
     "RatioState",
     "RunningMaxState",
@@ -48,11 +50,14 @@ __all__ = [
     "ema_sq",
     "ema_var",
     "nesterov_ema",
+    "newton_schulz",
+    "orthogonalize",
     "ratio",
     "running_max",
     "scale",
     "scale_by_adadelta",
     "scale_by_learning_rate",
+    "scale_by_shape",
     "scale_by_update_rms",
     "sqrt",
     "sum_sq",

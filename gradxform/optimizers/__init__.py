@@ -1,7 +1,7 @@
 """The optimizers, one module per family, and the registry that declares each of them once.
 
 Families: `sgd` (sgd, momentum, nesterov), `rmsprop`, `adam` (adam, adamw, nadam,
-amsgrad), `adagrad`, `adadelta`. Every optimizer is a chain of blocks whose lines
+amsgrad), `adagrad`, `adadelta`, `muon`. Every optimizer is a chain of blocks whose lines
 read like its equations; `registry` lists them with their references and needs.
 """
 
@@ -9,6 +9,7 @@ from gradxform.optimizers import registry
 from gradxform.optimizers.adadelta import adadelta
 from gradxform.optimizers.adagrad import adagrad
 from gradxform.optimizers.adam import adam, adamw, amsgrad, nadam
+from gradxform.optimizers.muon import muon
 from gradxform.optimizers.rmsprop import rmsprop
 from gradxform.optimizers.sgd import momentum, nesterov, sgd
 
@@ -19,6 +20,7 @@ __all__ = [
     "adamw",
     "amsgrad",
     "momentum",
+    "muon",
     "nadam",
     "nesterov",
     "registry",
