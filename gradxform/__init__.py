@@ -66,6 +66,7 @@ from gradxform.blocks import (
     sum_sq,
     trace,
 )
+from gradxform.blocks.orthogonal import MuonDimensionNumbers, orthogonalize, scale_by_shape
 
 # optimizers, and the registry that declares them
 from gradxform.optimizers import (
@@ -80,6 +81,7 @@ from gradxform.optimizers import (
     dog,
     dowg,
     momentum,
+    muon,
     nadam,
     nesterov,
     prodigy,
@@ -225,6 +227,9 @@ __all__ = [
     "sqrt",
     "sum_sq",
     "trace",
+    "orthogonalize",
+    "scale_by_shape",
+    "MuonDimensionNumbers",
     # block states
     "AdadeltaState",
     "EmaSqState",
@@ -249,6 +254,7 @@ __all__ = [
     "dog",
     "dowg",
     "momentum",
+    "muon",
     "nadam",
     "nesterov",
     "prodigy",

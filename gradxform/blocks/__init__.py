@@ -1,14 +1,16 @@
 """Blocks: one idea each, every one a `GradientTransformation`.
 
-Modules by idea: `moments` (moving averages, sums, maxima), `correction` (bias
-correction, Nesterov look-ahead), `momentum` (heavy-ball trace), `scaling`
-(factor, learning rate, eps, square root), `weight_decay`, `ratio` (one branch
-divided by another), `adadelta` (the feedback of past updates), `clipping`,
-`layerwise` (trust ratio, centralization, unit-wise and RMS clipping: whole-leaf ideas), `lr_free`
-(distance estimates and coin betting: learning-rate-free step sizes),
-`adan` (Adan's three moments), `lagged` (the previous gradient, the previous second
-moment), `dual_averaging` (MADGRAD), `noise` (annealed gradient noise), `averaging` (averaged iterates); and
-`base`, the skeleton they are built on.
+Modules by idea:
+
+- `moments` (moving averages, sums, maxima), `correction` (bias correction, Nesterov look-ahead),
+  `momentum` (heavy-ball trace), `scaling` (factor, learning rate, eps, square root), `weight_decay`,
+  `ratio` (one branch divided by another), `adadelta` (the feedback of past updates), `clipping`;
+- `adan` (Adan's three moments), `lagged` (the previous gradient, the previous second moment),
+  `dual_averaging` (MADGRAD), `noise` (annealed gradient noise), `averaging` (averaged iterates);
+- `layerwise` (trust ratio, centralization, unit-wise and RMS clipping: whole-leaf ideas);
+- `orthogonal` (Muon's matrix blocks);
+- `lr_free` (distance estimates and coin betting: learning-rate-free step sizes);
+- `base`, the skeleton they are built on.
 """
 
 from gradxform.blocks.adadelta import AdadeltaState, UpdateRmsState, scale_by_adadelta, scale_by_update_rms
@@ -52,6 +54,7 @@ from gradxform.blocks.moments import (
 )
 from gradxform.blocks.momentum import TraceState, trace
 from gradxform.blocks.noise import NoiseState, add_noise
+from gradxform.blocks.orthogonal import MuonDimensionNumbers, newton_schulz, orthogonalize, scale_by_shape
 from gradxform.blocks.ratio import PlusState, RatioState, plus, ratio
 from gradxform.blocks.scaling import add_eps, scale, scale_by_learning_rate, sqrt
 from gradxform.blocks.weight_decay import add_decayed_weights
@@ -67,6 +70,7 @@ __all__ = [
     "EmaState",
     "EmaVarState",
     "MadgradState",
+    "MuonDimensionNumbers",
     "NesterovEmaState",
     "ProdigyState",
     "NoiseState",
@@ -99,6 +103,8 @@ __all__ = [
     "nesterov_ema",
     "optimistic_gradient",
     "plus",
+    "newton_schulz",
+    "orthogonalize",
     "ratio",
     "running_max",
     "scale",
@@ -114,6 +120,7 @@ __all__ = [
     "scale_by_learning_rate",
     "scale_by_madgrad",
     "scale_by_previous_rms",
+    "scale_by_shape",
     "scale_by_update_rms",
     "sqrt",
     "sum_sq",

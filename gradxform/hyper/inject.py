@@ -80,8 +80,9 @@ def _is_numeric(value: Any) -> bool:
     return False
 
 
-# Arguments that are functions but not schedules (a weight-decay mask maps the parameters to bools).
-ALWAYS_STATIC = frozenset({"mask", "weight_decay_mask", "trust_ratio_mask"})
+# Arguments that are functions but not schedules (a weight-decay mask maps the parameters to bools, Muon's
+# dimension numbers map them to their matrix axes): they choose leaves.
+ALWAYS_STATIC = frozenset({"mask", "weight_decay_mask", "trust_ratio_mask", "muon_weight_dimension_numbers"})
 
 
 def inject_hyperparams(

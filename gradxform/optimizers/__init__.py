@@ -6,6 +6,7 @@ Families:
 - `adan`, `optimistic` (optimistic gradient descent, optimistic Adam), `ademamix`, `adopt`, `madgrad`,
   `noisy` (noisy SGD), `asgd`;
 - `layerwise` (lars, lamb);
+- `muon`;
 - `lr_free` (dog, dowg, prodigy, dadapt_adamw).
 
 Every optimizer is a chain of blocks whose lines read like its equations; `registry` lists
@@ -23,6 +24,7 @@ from gradxform.optimizers.asgd import asgd
 from gradxform.optimizers.layerwise import lamb, lars
 from gradxform.optimizers.lr_free import dadapt_adamw, dog, dowg, prodigy
 from gradxform.optimizers.madgrad import madgrad
+from gradxform.optimizers.muon import muon
 from gradxform.optimizers.noisy import noisy_sgd
 from gradxform.optimizers.optimistic import optimistic_adam_v2, optimistic_gradient_descent
 from gradxform.optimizers.rmsprop import rmsprop
@@ -44,6 +46,7 @@ __all__ = [
     "dog",
     "dowg",
     "momentum",
+    "muon",
     "nadam",
     "nesterov",
     "prodigy",

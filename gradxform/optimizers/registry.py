@@ -82,6 +82,8 @@ class Entry:
       alias_dtypes: the dtypes they run in (optax's test skips complex64 for some optimizers).
       static_args: numeric arguments whose value chooses the chain's blocks (torch.optim's `momentum=0`
         means no momentum buffer); `inject_hyperparams` keeps them static when named in its `static_args`.
+      matrix_math: its update of a leaf multiplies the leaf as a matrix (Newton-Schulz, eigenbases), so
+        where a leaf is sharded the compiled update communicates (an elementwise optimizer never does).
     """
 
     name: str
@@ -101,6 +103,7 @@ class Entry:
     alias_kwargs: tuple[Mapping[str, Any], ...] = ()
     alias_targets: tuple[str, ...] = ("parabola", "rosenbrock")
     alias_dtypes: tuple[str, ...] = ("float32", "complex64")
+    matrix_math: bool = False
 
     def build(self, learning_rate: float = 1e-2) -> GradientTransformation:
         """A default instance with this learning rate (every other argument at its default)."""
@@ -634,7 +637,105 @@ def _layerwise_entries() -> list[Entry]:
 
 def _matrix_entries() -> list[Entry]:
     """Matrix-aware methods: muon, soap."""
-    return []
+    from gradxform import optimizers as o
+
+    muon_lr = 0.02
+    return [
+        Entry(
+            "muon",
+            o.muon,
+            "muon",
+            cases=(
+                Case(
+                    "defaults",
+                    dict(learning_rate=muon_lr),
+                    Reference("optax.contrib.muon", dict(learning_rate=muon_lr), {"nu": "nu"}),
+                ),
+                Case(
+                    "stacked, no nesterov, weight decay, consistent rms",
+                    dict(
+                        learning_rate=muon_lr,
+                        beta=0.9,
+                        nesterov=False,
+                        weight_decay=0.1,
+                        consistent_rms=0.2,
+                        muon_weight_dimension_numbers=_stacked_dims,
+                    ),
+                    Reference(
+                        "optax.contrib.muon",
+                        dict(
+                            learning_rate=muon_lr,
+                            beta=0.9,
+                            nesterov=False,
+                            weight_decay=0.1,
+                            consistent_rms=0.2,
+                            muon_weight_dimension_numbers=_optax_stacked_dims,
+                        ),
+                        {"nu": "nu"},
+                    ),
+                ),
+                Case(
+                    "dion coefficients, aol, adam's own settings",
+                    dict(
+                        learning_rate=muon_lr,
+                        ns_coeffs="dion",
+                        preconditioning="aol",
+                        adam_learning_rate=5e-3,
+                        adam_b1=0.8,
+                        adam_b2=0.99,
+                        adam_weight_decay=0.05,
+                        eps=1e-6,
+                    ),
+                    Reference(
+                        "optax.contrib.muon",
+                        dict(
+                            learning_rate=muon_lr,
+                            ns_coeffs="dion",
+                            preconditioning="aol",
+                            adam_learning_rate=5e-3,
+                            adam_b1=0.8,
+                            adam_b2=0.99,
+                            adam_weight_decay=0.05,
+                            eps=1e-6,
+                        ),
+                        {"nu": "nu"},
+                    ),
+                ),
+                Case(
+                    "schatten, 4 steps, adaptive",
+                    dict(learning_rate=muon_lr, ns_steps=4, preconditioning="schatten", adaptive=True),
+                    Reference(
+                        "optax.contrib.muon",
+                        dict(learning_rate=muon_lr, ns_steps=4, preconditioning="schatten", adaptive=True),
+                        {"nu": "nu"},
+                    ),
+                ),
+            ),
+            elementwise=False,
+            matrix_math=True,
+            needs_params=True,
+            race_lr=_lr_table(ravine=0.3, rosenbrock=0.1, saddle=0.05, digits=0.02),
+            state_names=("count", "nu"),
+            static_args=("ns_steps",),
+        ),
+    ]
+
+
+def _stacked_dims(tree: Any) -> Any:
+    """Muon's matrices on the parity tree: 2-d leaves as (0, 1), 3-d leaves as stacked layers (1, 2)."""
+    import jax
+
+    from gradxform.blocks.orthogonal import MuonDimensionNumbers as D
+
+    return jax.tree.map(lambda x: D() if x.ndim == 2 else D(1, 2) if x.ndim == 3 else None, tree)
+
+
+def _optax_stacked_dims(tree: Any) -> Any:
+    """`_stacked_dims` in optax's class (optax recognizes only its own)."""
+    import jax
+    from optax.contrib import MuonDimensionNumbers as D
+
+    return jax.tree.map(lambda x: D() if x.ndim == 2 else D(1, 2) if x.ndim == 3 else None, tree)
 
 
 def _averaging_entries() -> list[Entry]:
