@@ -30,6 +30,7 @@ from gradxform.blocks import (
     EmaSqState,
     EmaState,
     EmaVarState,
+    FactoredRmsState,
     NesterovEmaState,
     RatioState,
     RunningMaxState,
@@ -54,6 +55,7 @@ from gradxform.blocks import (
     running_max,
     scale,
     scale_by_adadelta,
+    scale_by_factored_rms,
     scale_by_learning_rate,
     scale_by_param_block_rms,
     scale_by_trust_ratio,
@@ -66,6 +68,7 @@ from gradxform.blocks import (
 # optimizers, and the registry that declares them
 from gradxform.optimizers import (
     adadelta,
+    adafactor,
     adagrad,
     adam,
     adamw,
@@ -180,6 +183,7 @@ __all__ = [
     "running_max",
     "scale",
     "scale_by_adadelta",
+    "scale_by_factored_rms",
     "scale_by_learning_rate",
     "scale_by_param_block_rms",
     "scale_by_trust_ratio",
@@ -192,6 +196,7 @@ __all__ = [
     "EmaSqState",
     "EmaState",
     "EmaVarState",
+    "FactoredRmsState",
     "NesterovEmaState",
     "RatioState",
     "RunningMaxState",
@@ -200,6 +205,7 @@ __all__ = [
     "UpdateRmsState",
     # optimizers and their registry
     "adadelta",
+    "adafactor",
     "adagrad",
     "adam",
     "adamw",

@@ -4,13 +4,15 @@ Modules by idea: `moments` (moving averages, sums, maxima), `correction` (bias
 correction, Nesterov look-ahead), `momentum` (heavy-ball trace), `scaling`
 (factor, learning rate, eps, square root), `weight_decay`, `ratio` (one branch
 divided by another), `adadelta` (the feedback of past updates), `clipping`,
-`layerwise` (trust ratio, centralization, unit-wise and RMS clipping: whole-leaf ideas); and
+`factored` (Adafactor's second moment), `layerwise` (trust ratio, centralization, unit-wise and
+RMS clipping: whole-leaf ideas); and
 `base`, the skeleton they are built on.
 """
 
 from gradxform.blocks.adadelta import AdadeltaState, UpdateRmsState, scale_by_adadelta, scale_by_update_rms
 from gradxform.blocks.clipping import clip, clip_by_block_norm, clip_by_global_norm
 from gradxform.blocks.correction import NesterovEmaState, bias_correction, nesterov_ema
+from gradxform.blocks.factored import FactoredRmsState, scale_by_factored_rms
 from gradxform.blocks.layerwise import (
     adaptive_grad_clip,
     centralize,
@@ -41,6 +43,7 @@ __all__ = [
     "EmaSqState",
     "EmaState",
     "EmaVarState",
+    "FactoredRmsState",
     "NesterovEmaState",
     "RatioState",
     "RunningMaxState",
@@ -65,6 +68,7 @@ __all__ = [
     "running_max",
     "scale",
     "scale_by_adadelta",
+    "scale_by_factored_rms",
     "scale_by_learning_rate",
     "scale_by_param_block_rms",
     "scale_by_trust_ratio",

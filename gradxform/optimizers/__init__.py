@@ -1,12 +1,13 @@
 """The optimizers, one module per family, and the registry that declares each of them once.
 
 Families: `sgd` (sgd, momentum, nesterov), `rmsprop`, `adam` (adam, adamw, nadam,
-amsgrad), `adagrad`, `adadelta`, `layerwise` (lars, lamb). Every optimizer is a chain of blocks whose lines
+amsgrad), `adagrad`, `adadelta`, `layerwise` (lars, lamb), `adafactor`. Every optimizer is a chain of blocks whose lines
 read like its equations; `registry` lists them with their references and needs.
 """
 
 from gradxform.optimizers import registry
 from gradxform.optimizers.adadelta import adadelta
+from gradxform.optimizers.adafactor import adafactor
 from gradxform.optimizers.adagrad import adagrad
 from gradxform.optimizers.adam import adam, adamw, amsgrad, nadam
 from gradxform.optimizers.layerwise import lamb, lars
@@ -15,6 +16,7 @@ from gradxform.optimizers.sgd import momentum, nesterov, sgd
 
 __all__ = [
     "adadelta",
+    "adafactor",
     "adagrad",
     "adam",
     "adamw",
