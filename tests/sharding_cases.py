@@ -106,7 +106,7 @@ def expected_sharding(name: str, leaf_shape: tuple, sharding: NamedSharding) -> 
 
     The parameter's shape: the parameter's sharding. A factor (the parameter's shape less one axis, Adafactor's row
     and column statistics): the parameter's spec on the axes it keeps. A 1-element placeholder (a factor the
-    parameter does not use): replicated.
+    parameter does not use) or a scalar statistic of the whole leaf: replicated.
     """
     if tuple(leaf_shape) == SHAPES[name]:
         return sharding
@@ -114,7 +114,7 @@ def expected_sharding(name: str, leaf_shape: tuple, sharding: NamedSharding) -> 
     if kept:
         assert len(set(kept)) == 1, (name, leaf_shape, kept)  # the test shapes never make this ambiguous
         return NamedSharding(sharding.mesh, P(*kept[0]))
-    assert tuple(leaf_shape) == (1,), (name, leaf_shape)
+    assert tuple(leaf_shape) in ((1,), ()), (name, leaf_shape)  # a placeholder, or a per-leaf scalar (NovoGrad's)
     return NamedSharding(sharding.mesh, P())
 
 
@@ -129,7 +129,7 @@ def param_leaves(state, allow_none: bool = False):
         last = path[-1] if path else None
         if isinstance(last, jax.tree_util.DictKey) and last.key in SHAPES:
             k = last.key
-            assert leaf.shape in (SHAPES[k], (1,)) or _factor_specs(k, leaf.shape, ()), (path, leaf.shape)
+            assert leaf.shape in (SHAPES[k], (1,), ()) or _factor_specs(k, leaf.shape, ()), (path, leaf.shape)
             out.append((last.key, leaf))
         else:
             assert leaf.ndim == 0, f"non-parameter state leaf {jax.tree_util.keystr(path)} is not a scalar"

@@ -191,3 +191,37 @@ def test_adafactor_errors_are_led_by_its_name_and_change_nothing():
     with pytest.raises(ValueError, match=r"adafactor: "):
         tx.update({"w": jnp.ones((3, 5))}, state, {"w": jnp.ones((3, 5))})
     assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(state)))
+
+
+# ---------------------------------------------------------------------------------------------- NovoGrad, Fromage
+
+
+def test_novograd_keeps_one_second_moment_per_leaf():
+    p = {"w": jnp.ones((2, 2)), "b": jnp.zeros(3)}
+    g = {"w": jnp.array([[3.0, 0.0], [0.0, 4.0]]), "b": jnp.array([1.0, 2.0, 2.0])}
+    tx = gx.scale_by_novograd(b1=0.5, b2=0.25, eps=0.0, weight_decay=0.1)
+    out, state = tx.update(g, tx.init(p), p)
+    nov = gx.tree_get(state, "NovogradState")
+    assert nov.nu["w"].shape == () and float(nov.nu["w"]) == 25.0 and float(nov.nu["b"]) == 9.0  # first: ||g||^2
+    np.testing.assert_allclose(out["w"], g["w"] / 5.0 + 0.1 * p["w"], rtol=1e-6)
+    g2 = {"w": jnp.zeros((2, 2)), "b": jnp.array([0.0, 0.0, 3.0])}
+    out2, state2 = tx.update(g2, state, p)
+    nov2 = gx.tree_get(state2, "NovogradState")
+    np.testing.assert_allclose(nov2.nu["b"], 0.25 * 9.0 + 0.75 * 9.0, rtol=1e-6)
+    np.testing.assert_allclose(out2["b"], 0.5 * out["b"] + g2["b"] / 3.0, rtol=1e-6)
+
+
+def test_fromage_step_and_shrink():
+    p, g = jnp.array([3.0, 4.0]), jnp.array([0.0, 10.0])  # ||p|| = 5, ||g|| = 10
+    lr = 0.5
+    out = _apply(gx.fromage(lr, min_norm=0.0), g, p)
+    m = 1 / np.sqrt(1 + lr**2)
+    np.testing.assert_allclose(out, -lr * m * g * 0.5 + (m - 1) * np.asarray(p), rtol=1e-6)
+    # a step orthogonal to the parameters keeps the norm: ||(p + lr ||p|| d) / sqrt(1 + lr^2)|| = ||p||
+    d = jnp.array([4.0, -3.0])
+    new = p + _apply(gx.fromage(lr, min_norm=0.0), -d, p)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(new)), 5.0, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"fromage: min_norm=-1.0 is out of range"):
+        gx.fromage(0.1, min_norm=-1.0)
+    with pytest.raises(ValueError, match=r"novograd: b2=1.0 is out of range"):
+        gx.novograd(0.1, b2=1.0)

@@ -14,10 +14,13 @@ from gradxform.blocks.clipping import clip, clip_by_block_norm, clip_by_global_n
 from gradxform.blocks.correction import NesterovEmaState, bias_correction, nesterov_ema
 from gradxform.blocks.factored import FactoredRmsState, scale_by_factored_rms
 from gradxform.blocks.layerwise import (
+    NovogradState,
     adaptive_grad_clip,
+    add_scaled_params,
     centralize,
     clip_by_block_rms,
     normalize_by_update_norm,
+    scale_by_novograd,
     scale_by_param_block_rms,
     scale_by_trust_ratio,
 )
@@ -50,8 +53,10 @@ __all__ = [
     "SumSqState",
     "TraceState",
     "UpdateRmsState",
+    "NovogradState",
     "adaptive_grad_clip",
     "add_decayed_weights",
+    "add_scaled_params",
     "add_eps",
     "bias_correction",
     "centralize",
@@ -70,6 +75,7 @@ __all__ = [
     "scale_by_adadelta",
     "scale_by_factored_rms",
     "scale_by_learning_rate",
+    "scale_by_novograd",
     "scale_by_param_block_rms",
     "scale_by_trust_ratio",
     "scale_by_update_rms",

@@ -1,8 +1,9 @@
 """The optimizers, one module per family, and the registry that declares each of them once.
 
 Families: `sgd` (sgd, momentum, nesterov), `rmsprop`, `adam` (adam, adamw, nadam,
-amsgrad), `adagrad`, `adadelta`, `layerwise` (lars, lamb), `adafactor`. Every optimizer is a chain of blocks whose lines
-read like its equations; `registry` lists them with their references and needs.
+amsgrad), `adagrad`, `adadelta`, `layerwise` (lars, lamb, novograd, fromage), `adafactor`.
+Every optimizer is a chain of blocks whose lines read like its equations; `registry` lists them
+with their references and needs.
 """
 
 from gradxform.optimizers import registry
@@ -10,7 +11,7 @@ from gradxform.optimizers.adadelta import adadelta
 from gradxform.optimizers.adafactor import adafactor
 from gradxform.optimizers.adagrad import adagrad
 from gradxform.optimizers.adam import adam, adamw, amsgrad, nadam
-from gradxform.optimizers.layerwise import lamb, lars
+from gradxform.optimizers.layerwise import fromage, lamb, lars, novograd
 from gradxform.optimizers.rmsprop import rmsprop
 from gradxform.optimizers.sgd import momentum, nesterov, sgd
 
@@ -21,11 +22,13 @@ __all__ = [
     "adam",
     "adamw",
     "amsgrad",
+    "fromage",
     "lamb",
     "lars",
     "momentum",
     "nadam",
     "nesterov",
+    "novograd",
     "registry",
     "rmsprop",
     "sgd",

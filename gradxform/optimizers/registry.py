@@ -433,6 +433,7 @@ def _layerwise_entries() -> list[Entry]:
     lars_nd = dict(learning_rate=0.05, weight_decay=0.01, trust_coefficient=0.02, eps=1e-6, momentum=0.8)
     lamb_nd = dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-5, eps_root=1e-8, weight_decay=0.05)
     adafactor_state = {"v_row": "v_row", "v_col": "v_col", "v": "v"}
+    novograd_nd = dict(learning_rate=0.01, b1=0.8, b2=0.5, eps=1e-5, eps_root=1e-8, weight_decay=0.01)
     # min_dim_size_to_factor=2 factors the 3x4 matrix and the 2x3x2 leaf (on its axes 2 and 1).
     adafactor_nd = dict(
         learning_rate=0.05,
@@ -514,6 +515,34 @@ def _layerwise_entries() -> list[Entry]:
             race_lr=_lr_table(ravine=0.1, rosenbrock=0.1, saddle=0.01, digits=0.01),
             state_names=("v_row", "v_col", "v"),
             static_args=("min_dim_size_to_factor", "decay_offset"),
+        ),
+        Entry(
+            "novograd",
+            o.novograd,
+            "layerwise",
+            cases=(Case("non-default", novograd_nd, Reference("optax.novograd", novograd_nd, adam_state)),),
+            elementwise=False,
+            needs_params=True,
+            alias_kwargs=(dict(learning_rate=1e-3),),
+            race_lr=_lr_table(ravine=0.01, rosenbrock=1e-3, saddle=0.01, digits=0.01),
+            state_names=("count", "mu", "nu"),
+        ),
+        Entry(
+            "fromage",
+            o.fromage,
+            "layerwise",
+            cases=(
+                Case(
+                    "min_norm",
+                    dict(learning_rate=0.02, min_norm=1e-3),
+                    Reference("optax.fromage", dict(learning_rate=0.02, min_norm=1e-3)),
+                ),
+            ),
+            elementwise=False,
+            needs_params=True,
+            alias_kwargs=(dict(learning_rate=5e-3),),
+            alias_dtypes=("float32",),  # as optax's test, which skips complex parameters for fromage
+            race_lr=_lr_table(ravine=0.1, rosenbrock=0.1, saddle=0.03, digits=0.01),
         ),
     ]
 
