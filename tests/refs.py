@@ -143,10 +143,16 @@ def require_torch():
 
 
 def torch_trajectory(target: str, kwargs: dict, params: dict, grads: list[dict]) -> list[dict]:
-    """torch.optim's parameters after every step, in float64, for a flat dict of numpy arrays."""
+    """torch.optim's parameters after every step, in float64, for a flat dict of numpy arrays.
+
+    Empty (0-size) parameters are not handed to torch (torch.optim.Adafactor divides by a parameter's size);
+    they cannot move and come back as they are.
+    """
     torch = require_torch()
     old = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)  # torch keeps step counts and NAdam's mu_product in this dtype
+    empty = {k: np.array(v, copy=True) for k, v in params.items() if np.size(v) == 0}
+    params = {k: v for k, v in params.items() if k not in empty}
     try:
         tparams = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in params.items()}
         opt = resolve(target)(list(tparams.values()), **kwargs)
@@ -155,7 +161,7 @@ def torch_trajectory(target: str, kwargs: dict, params: dict, grads: list[dict])
             for k, p in tparams.items():
                 p.grad = torch.tensor(g[k], dtype=torch.float64)
             opt.step()
-            out.append({k: p.detach().numpy().copy() for k, p in tparams.items()})
+            out.append({**{k: p.detach().numpy().copy() for k, p in tparams.items()}, **empty})
     finally:
         torch.set_default_dtype(old)
     return out

@@ -49,11 +49,12 @@ MODES = {"explicit": AxisType.Explicit, "auto": AxisType.Auto}
 # devices, and nothing else.
 GLOBAL_FLAG = {"skip_nonfinite"}
 FLAG_ALL_REDUCE = re.compile(r"= \(?pred\[\](, (/\*index=\d+\*/)?pred\[\])*\)? all-reduce(-start)?\(")
-# Entries that are not elementwise reduce over whole leaves or the whole tree (norms, inner products, sums): sharded,
-# each such reduction is an all-reduce of scalars, and nothing else crosses devices.
-SCALAR_ALL_REDUCE = re.compile(
-    r"= \(?(pred|f32|f64)\[\](, (/\*index=\d+\*/)?(pred|f32|f64)\[\])*\)? all-reduce(-start)?\("
-)
+# Entries that are not elementwise reduce over whole leaves or the whole tree (norms, inner products, sums, row or
+# column means: LARS's and LAMB's trust ratios, Adafactor's factored statistics, DoG's distances): sharded, each such
+# reduction is an all-reduce of scalars or vectors, and nothing else crosses devices (no moment or parameter is
+# gathered).
+_VEC = r"(pred|f32|f64)\[\d*\](\{0\})?"  # a scalar or a vector (with its layout)
+SCALAR_ALL_REDUCE = re.compile(rf"= \(?{_VEC}(, (/\*index=\d+\*/)?{_VEC})*\)? all-reduce(-start)?\(")
 
 
 def _allowed(name: str, c: str) -> bool:
@@ -106,16 +107,42 @@ def wrap(kind: str, tx, shard=None):
     raise ValueError(kind)
 
 
+def _factor_specs(name: str, leaf_shape: tuple, spec: tuple) -> list[tuple]:
+    """The specs of `name`'s axes that a leaf of `leaf_shape` keeps, for each way it is the parameter less one axis."""
+    shape = SHAPES[name]
+    spec = tuple(spec) + (None,) * (len(shape) - len(spec))
+    return [spec[:k] + spec[k + 1 :] for k in range(len(shape)) if shape[:k] + shape[k + 1 :] == tuple(leaf_shape)]
+
+
+def expected_sharding(name: str, leaf_shape: tuple, sharding: NamedSharding) -> NamedSharding:
+    """A parameter's state leaf's sharding, from its shape alone.
+
+    The parameter's shape: the parameter's sharding. A factor (the parameter's shape less one axis, Adafactor's row
+    and column statistics): the parameter's spec on the axes it keeps. A 1-element placeholder (a factor the
+    parameter does not use) or a scalar statistic of the whole leaf: replicated.
+    """
+    if tuple(leaf_shape) == SHAPES[name]:
+        return sharding
+    kept = _factor_specs(name, leaf_shape, sharding.spec)
+    if kept:
+        assert len(set(kept)) == 1, (name, leaf_shape, kept)  # the test shapes never make this ambiguous
+        return NamedSharding(sharding.mesh, P(*kept[0]))
+    assert tuple(leaf_shape) in ((1,), ()), (name, leaf_shape)  # a placeholder, or a per-leaf scalar (NovoGrad's)
+    return NamedSharding(sharding.mesh, P())
+
+
 def param_leaves(state, allow_none: bool = False):
     """(param name, leaf) for every state leaf whose key path ends in a parameter name.
 
+    Such a leaf has its parameter's shape, or is a factor of it or a placeholder (see `expected_sharding`).
     Asserts that the rest are replicated scalars, and (unless `allow_none`) that there is some.
     """
     out = []
     for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
         last = path[-1] if path else None
         if isinstance(last, jax.tree_util.DictKey) and last.key in SHAPES:
-            assert leaf.shape == SHAPES[last.key], (path, leaf.shape)
+            k = last.key
+            assert leaf.shape in (SHAPES[k], (1,), ()) or _factor_specs(k, leaf.shape, ()), (path, leaf.shape)
             out.append((last.key, leaf))
         else:
             assert leaf.ndim == 0, f"non-parameter state leaf {jax.tree_util.keystr(path)} is not a scalar"
@@ -135,8 +162,8 @@ def assert_sharded_like(state, shard, allow_none: bool = False):
     """Every parameter's leaf has its parameter's sharding; returns the names of the parameters seen."""
     names = set()
     for name, leaf in param_leaves(state, allow_none):
-        s = leaf.sharding
-        assert s.is_equivalent_to(shard[name], leaf.ndim), f"{name}: state {s} vs param {shard[name]}"
+        s, want = leaf.sharding, expected_sharding(name, leaf.shape, shard[name])
+        assert s.is_equivalent_to(want, leaf.ndim), f"{name}: state {s} vs {want} (param {shard[name]})"
         names.add(name)
     return names
 
@@ -146,7 +173,7 @@ def collectives(compiled_text: str) -> list[str]:
 
 
 def beyond_leaf_norms(name: str, coll: list[str]) -> list[str]:
-    """The collectives other than the scalar all-reduces of leaf norms, which entries that are not elementwise need."""
+    """The collectives other than the all-reduces of leaf norms and means (which non-elementwise entries need)."""
     if ENTRIES[name].elementwise:
         return coll
     return [c for c in coll if not SCALAR_ALL_REDUCE.search(c)]
@@ -326,6 +353,47 @@ def test_zero1_of_partition_of_masked_updates_keep_sharding_and_match(name):
     ref_p, ref_s = reference(name, nested)
     assert_close(p, ref_p)
     assert_close(state, ref_s)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Factored state: Adafactor's row and column statistics sharded along the parameter axes they keep.
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_factored_second_moment_is_sharded_along_the_axes_it_keeps(mode):
+    mesh, host, shard, params, grads = make(mode, SPECS)
+
+    def make_tx():
+        return gx.adafactor(LR, min_dim_size_to_factor=8, momentum=0.9)  # factors w (32 x 16), P('data', 'model')
+
+    tx = make_tx()
+    with mesh_ctx(mesh, mode):
+        state = jax.jit(tx.init)(params)
+        for st in (state, None):
+            if st is None:
+                p, u, st, hlo = train(tx, state, params, grads, shard)
+                assert_updates_like(u, shard)
+            fac = gx.tree_get(st, "FactoredRmsState")  # by its class: the parameter "v" shares the field's name
+            v_row, v_col = fac.v_row["w"], fac.v_col["w"]
+            assert v_row.shape == (16,) and v_col.shape == (32,)  # w without its largest axis, without the other
+            assert v_row.sharding.is_equivalent_to(NamedSharding(mesh, P("model")), 1), v_row.sharding
+            assert v_col.sharding.is_equivalent_to(NamedSharding(mesh, P("data")), 1), v_col.sharding
+            assert v_row.addressable_shards[0].data.shape == (8,) and v_col.addressable_shards[0].data.shape == (8,)
+            assert fac.v["w"].shape == (1,) and fac.v["b"].shape == (16,)  # a placeholder; b's full moment
+            assert assert_sharded_like(st, shard) == set(SHAPES)
+        out_sh = state_sharding(tx, params)
+        for leaf, s in zip(jax.tree.leaves(state), jax.tree.leaves(out_sh)):
+            assert leaf.sharding.is_equivalent_to(s, leaf.ndim), (leaf.sharding, s)
+        if mode == "explicit":
+            assert_sharded_like(init_sharded(tx, abstract(shard)), shard)
+    ref = make_tx()
+    ref_p = {k: jnp.asarray(v) for k, v in host.items()}
+    ref_s = ref.init(ref_p)
+    for g in grads:
+        u, ref_s = jax.jit(ref.update)({k: jnp.asarray(v) for k, v in g.items()}, ref_s, ref_p)
+        ref_p = gx.apply_updates(ref_p, u)
+    assert_close(p, ref_p)
+    assert_close(st, ref_s)
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -131,3 +131,97 @@ def test_update_without_params_is_refused_by_name_and_changes_nothing():
     with pytest.raises(ValueError, match="lamb: .*needs the parameters"):
         tx.update(p, state)
     assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(state)))
+
+
+# ---------------------------------------------------------------------------------------------- Adafactor
+
+
+def test_factored_estimate_is_the_rank_one_closed_form():
+    """One step from zero state: R = mean_m(G), C = mean_n(G), V = R C / mean(R), u = g / sqrt(V)."""
+    rng = np.random.default_rng(0)
+    g = jnp.asarray(rng.normal(size=(5, 7)))
+    tx = gx.scale_by_factored_rms(min_dim_size_to_factor=2, epsilon=0.0)
+    out, state = tx.update(g, tx.init(g), g)
+    fac = gx.tree_get(state, "FactoredRmsState")
+    big = np.asarray(g, np.float64) ** 2
+    r, c = big.mean(axis=1), big.mean(axis=0)  # 5 rows: the largest axis (7) is averaged out of v_row
+    # optax's naming: v_row drops the largest axis (7 columns), v_col the second largest (5 rows)
+    np.testing.assert_allclose(fac.v_row, r, rtol=1e-6)
+    np.testing.assert_allclose(fac.v_col, c, rtol=1e-6)
+    v_hat = np.outer(r, c) / r.mean()
+    np.testing.assert_allclose(out, np.asarray(g) / np.sqrt(v_hat), rtol=1e-5)
+    # a rank-one G is reproduced exactly by the factored estimate
+    a, b = rng.uniform(0.5, 2, size=5), rng.uniform(0.5, 2, size=7)
+    g1 = jnp.asarray(np.sqrt(np.outer(a, b)), jnp.float32)
+    out1, _ = tx.update(g1, tx.init(g1), g1)
+    np.testing.assert_allclose(out1, np.ones((5, 7)), rtol=1e-5)  # g / sqrt(g^2) = 1
+
+
+def test_factored_second_moment_memory_on_a_1024_square_leaf():
+    p = {"w": jnp.zeros((1024, 1024), jnp.float32)}
+    state = gx.adafactor(1e-3).init(p)
+    fac = gx.tree_get(state, "FactoredRmsState")
+    second = sum(x.size * x.dtype.itemsize for f in ("v_row", "v_col", "v") for x in jax.tree.leaves(getattr(fac, f)))
+    assert second / p["w"].size <= 0.01  # (1024 + 1024 + 1) * 4 bytes over 1M parameters: 0.0078
+    assert fac.v_row["w"].shape == (1024,) and fac.v_col["w"].shape == (1024,) and fac.v["w"].shape == (1,)
+    unfactored = gx.tree_get(gx.adafactor(1e-3, factored=False).init(p), "FactoredRmsState")
+    assert unfactored.v["w"].shape == (1024, 1024)
+
+
+def test_adafactor_leaves_small_and_one_axis_leaves_whole():
+    p = {"m": jnp.ones((3, 200)), "big": jnp.ones((130, 2, 140)), "v": jnp.ones(300), "s": jnp.ones(())}
+    fac = gx.tree_get(gx.adafactor().init(p), "FactoredRmsState")
+    assert fac.v["m"].shape == (3, 200) and fac.v_row["m"].shape == (1,)  # second largest axis 3 < 128
+    assert fac.v_row["big"].shape == (130, 2) and fac.v_col["big"].shape == (2, 140)  # axes 2 (140) and 0 (130)
+    assert fac.v["v"].shape == (300,) and fac.v["s"].shape == ()
+
+
+def test_adafactor_errors_are_led_by_its_name_and_change_nothing():
+    with pytest.raises(ValueError, match=r"adafactor: decay_rate=-0.8 is out of range"):
+        gx.adafactor(decay_rate=-0.8)
+    with pytest.raises(ValueError, match=r"adafactor: clipping_threshold=0.0 is out of range"):
+        gx.adafactor(clipping_threshold=0.0)
+    with pytest.raises(TypeError, match=r"adafactor: min_dim_size_to_factor=1.5 must be an int"):
+        gx.adafactor(min_dim_size_to_factor=1.5)
+    with pytest.raises(TypeError, match=r"adafactor: factored='yes' must be True or False"):
+        gx.adafactor(factored="yes")
+    tx = gx.adafactor(1e-3, min_dim_size_to_factor=2)
+    state = tx.init({"w": jnp.ones((3, 4))})
+    before = jax.tree.map(np.asarray, state)
+    with pytest.raises(ValueError, match=r"adafactor: "):
+        tx.update({"w": jnp.ones((3, 5))}, state, {"w": jnp.ones((3, 5))})
+    assert all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(state)))
+
+
+# ---------------------------------------------------------------------------------------------- NovoGrad, Fromage
+
+
+def test_novograd_keeps_one_second_moment_per_leaf():
+    p = {"w": jnp.ones((2, 2)), "b": jnp.zeros(3)}
+    g = {"w": jnp.array([[3.0, 0.0], [0.0, 4.0]]), "b": jnp.array([1.0, 2.0, 2.0])}
+    tx = gx.scale_by_novograd(b1=0.5, b2=0.25, eps=0.0, weight_decay=0.1)
+    out, state = tx.update(g, tx.init(p), p)
+    nov = gx.tree_get(state, "NovogradState")
+    assert nov.nu["w"].shape == () and float(nov.nu["w"]) == 25.0 and float(nov.nu["b"]) == 9.0  # first: ||g||^2
+    np.testing.assert_allclose(out["w"], g["w"] / 5.0 + 0.1 * p["w"], rtol=1e-6)
+    g2 = {"w": jnp.zeros((2, 2)), "b": jnp.array([0.0, 0.0, 3.0])}
+    out2, state2 = tx.update(g2, state, p)
+    nov2 = gx.tree_get(state2, "NovogradState")
+    np.testing.assert_allclose(nov2.nu["b"], 0.25 * 9.0 + 0.75 * 9.0, rtol=1e-6)
+    np.testing.assert_allclose(out2["b"], 0.5 * out["b"] + g2["b"] / 3.0, rtol=1e-6)
+
+
+def test_fromage_step_and_shrink():
+    p, g = jnp.array([3.0, 4.0]), jnp.array([0.0, 10.0])  # ||p|| = 5, ||g|| = 10
+    lr = 0.5
+    out = _apply(gx.fromage(lr, min_norm=0.0), g, p)
+    m = 1 / np.sqrt(1 + lr**2)
+    np.testing.assert_allclose(out, -lr * m * g * 0.5 + (m - 1) * np.asarray(p), rtol=1e-6)
+    # a step orthogonal to the parameters keeps the norm: ||(p + lr ||p|| d) / sqrt(1 + lr^2)|| = ||p||
+    d = jnp.array([4.0, -3.0])
+    new = p + _apply(gx.fromage(lr, min_norm=0.0), -d, p)
+    np.testing.assert_allclose(np.linalg.norm(np.asarray(new)), 5.0, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"fromage: min_norm=-1.0 is out of range"):
+        gx.fromage(0.1, min_norm=-1.0)
+    with pytest.raises(ValueError, match=r"novograd: b2=1.0 is out of range"):
+        gx.novograd(0.1, b2=1.0)

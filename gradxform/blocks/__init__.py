@@ -8,6 +8,7 @@ Modules by idea:
 - `adan` (Adan's three moments), `lagged` (the previous gradient, the previous second moment),
   `dual_averaging` (MADGRAD), `noise` (annealed gradient noise), `averaging` (averaged iterates);
 - `layerwise` (trust ratio, centralization, unit-wise and RMS clipping: whole-leaf ideas);
+- `factored` (Adafactor's second moment);
 - `orthogonal` (Muon's matrix blocks);
 - `lr_free` (distance estimates and coin betting: learning-rate-free step sizes);
 - `base`, the skeleton they are built on.
@@ -19,12 +20,16 @@ from gradxform.blocks.averaging import AverageState, iterate_average
 from gradxform.blocks.clipping import clip, clip_by_block_norm, clip_by_global_norm
 from gradxform.blocks.correction import NesterovEmaState, bias_correction, nesterov_ema
 from gradxform.blocks.dual_averaging import MadgradState, scale_by_madgrad
+from gradxform.blocks.factored import FactoredRmsState, scale_by_factored_rms
 from gradxform.blocks.lagged import OptimisticState, PreviousRmsState, optimistic_gradient, scale_by_previous_rms
 from gradxform.blocks.layerwise import (
+    NovogradState,
     adaptive_grad_clip,
+    add_scaled_params,
     centralize,
     clip_by_block_rms,
     normalize_by_update_norm,
+    scale_by_novograd,
     scale_by_param_block_rms,
     scale_by_trust_ratio,
 )
@@ -71,6 +76,7 @@ __all__ = [
     "EmaVarState",
     "MadgradState",
     "MuonDimensionNumbers",
+    "FactoredRmsState",
     "NesterovEmaState",
     "ProdigyState",
     "NoiseState",
@@ -82,8 +88,10 @@ __all__ = [
     "SumSqState",
     "TraceState",
     "UpdateRmsState",
+    "NovogradState",
     "adaptive_grad_clip",
     "add_decayed_weights",
+    "add_scaled_params",
     "add_eps",
     "add_noise",
     "bias_correction",
@@ -112,7 +120,9 @@ __all__ = [
     "scale_by_dadapt_adam",
     "scale_by_dog",
     "scale_by_dowg",
+    "scale_by_factored_rms",
     "scale_by_learning_rate",
+    "scale_by_novograd",
     "scale_by_param_block_rms",
     "scale_by_trust_ratio",
     "scale_by_prodigy",

@@ -11,16 +11,23 @@ derivative, so `jax.grad` through an optimizer that meets a zero leaf stays fini
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import jax
 import jax.numpy as jnp
+from jax.sharding import NamedSharding, PartitionSpec
 
-from gradxform.blocks.base import leafwise
+from gradxform.blocks.base import elementwise, field, leafwise, map_leaves, require_params, storage, stored
+from gradxform.core.state import Layout, per_param
 from gradxform.core.transform import EmptyState, GradientTransformation, make_block
 from gradxform.errors import lead
-from gradxform.hyper.validate import ANY, NONNEGATIVE, POSITIVE, validate
+from gradxform.hyper.validate import ANY, NONNEGATIVE, POSITIVE, UNIT, validate
 from gradxform.hyper.values import Hyperparameter, is_schedule, resolve
-from gradxform.numerics.dtypes import compute_dtype
-from gradxform.numerics.tree_math import abs_sq, global_norm
+from gradxform.numerics.checks import check_inexact, check_match
+from gradxform.numerics.dtypes import compute_dtype, dtype_of, real_dtype
+from gradxform.numerics.tree_math import abs_sq, full_like, global_norm
+
+PyTree = Any
 
 
 def safe_sqrt(x: jax.Array) -> jax.Array:
@@ -210,3 +217,94 @@ def clip_by_block_rms(threshold: Hyperparameter) -> GradientTransformation:
         lambda h, u: u / jnp.maximum(1, leaf_rms(u) / h.threshold),
         hyper={"threshold": (threshold, POSITIVE)},
     )
+
+
+def add_scaled_params(factor: Hyperparameter) -> GradientTransformation:
+    r"""Adds the parameters times any factor: $u \leftarrow u + c\,\theta$ (Fromage's shrinking, $c < 0$).
+
+    `add_decayed_weights` is the same with $c = \lambda \ge 0$; this one takes any finite
+    factor, as optax's `add_decayed_weights` does. `update` needs `params`.
+
+    Args:
+      factor: $c$, any finite number.
+    """
+    return elementwise(
+        "add_scaled_params", lambda h, u, p: u + h.factor * p, hyper={"factor": (factor, ANY)}, with_params=True
+    )
+
+
+PER_LEAF_SCALAR = Layout(
+    "per_leaf_scalar",
+    lambda sharding, param_shape, leaf_shape: NamedSharding(
+        sharding.mesh, PartitionSpec(), memory_kind=sharding.memory_kind
+    ),
+)
+"""A statistic of the whole leaf (one scalar per parameter): replicated, whatever the parameter's sharding."""
+
+
+@per_param("mu")
+@per_param("nu", layout=PER_LEAF_SCALAR)
+class NovogradState(NamedTuple):
+    """`mu`: the moving sum of normalised gradients; `nu`: one second moment per leaf (a scalar each)."""
+
+    mu: PyTree
+    nu: PyTree
+
+
+def scale_by_novograd(
+    b1: Hyperparameter = 0.9,
+    b2: Hyperparameter = 0.25,
+    eps: Hyperparameter = 1e-8,
+    eps_root: Hyperparameter = 0.0,
+    weight_decay: Hyperparameter = 0.0,
+    mu_dtype: Any = None,
+) -> GradientTransformation:
+    r"""NovoGrad's direction (Ginsburg et al. 2019): a per-layer second moment of the gradient norm.
+
+    $$\begin{aligned}
+    \nu_{\ell,1} &= \|g_{\ell,1}\|^2, & \nu_{\ell,t} &= \beta_2\nu_{\ell,t-1} + (1-\beta_2)\|g_{\ell,t}\|^2, \\
+    \mu_{\ell,1} &= d_{\ell,1}, & \mu_{\ell,t} &= \beta_1\mu_{\ell,t-1} + d_{\ell,t}, \qquad
+    d_{\ell,t} = \frac{g_{\ell,t}}{\sqrt{\nu_{\ell,t} + \epsilon_{root}} + \epsilon} + \lambda\,\theta_{\ell,t-1}
+    \end{aligned}$$
+
+    output $\mu_t$; one scalar $\nu_\ell$ per leaf. `optax.scale_by_novograd`'s formulas. `update` needs `params`.
+
+    Args:
+      b1: $\beta_1 \in [0, 1)$.
+      b2: $\beta_2 \in [0, 1)$.
+      eps: $\epsilon \ge 0$, outside the root.
+      eps_root: $\epsilon_{root} \ge 0$, inside the root.
+      weight_decay: $\lambda \ge 0$.
+      mu_dtype: the dtype $\mu$ is stored in (default: the parameter's).
+    """
+    who = "scale_by_novograd"
+    hyper = {"b1": (b1, UNIT), "b2": (b2, UNIT), "eps": (eps, NONNEGATIVE), "eps_root": (eps_root, NONNEGATIVE)}
+    hyper["weight_decay"] = (weight_decay, NONNEGATIVE)
+    for k, (v, rng) in hyper.items():
+        validate(who, k, v, rng)
+    mu_rule = storage(who, mu_dtype, name="mu_dtype")
+
+    def init(params):
+        check_inexact(params, who)
+        nu = jax.tree.map(lambda p: jnp.zeros([], real_dtype(dtype_of(p))), params)
+        return NovogradState(full_like(params, 0, mu_rule), nu)
+
+    def update(updates, state, params, count, extra_args):
+        require_params(who, updates, params)
+        check_match(updates, state.mu, who, mu_rule)
+        values = {k: resolve(v, count, k) for k, (v, _) in hyper.items()}
+
+        def fn(h, g, m, n, p):
+            first = h.count == 0
+            sq = jnp.sum(abs_sq(g))
+            n = jnp.where(first, sq, h.b2 * n + (1 - h.b2) * sq)
+            d = g / (jnp.sqrt(n + h.eps_root) + h.eps) + h.weight_decay * p
+            m = jnp.where(first, d, h.b1 * m + d)
+            return m, m, n
+
+        results = map_leaves(fn, values, count, updates, state.mu, state.nu, params)
+        mu = stored(field(updates, results, 1), state.mu)
+        nu = stored(field(updates, results, 2), state.nu)
+        return jax.tree.map(lambda m, u: m.astype(compute_dtype(m.dtype, u.dtype)), mu, updates), NovogradState(mu, nu)
+
+    return make_block(who, init, update, needs_step=True, per_leaf=True)

@@ -5,7 +5,7 @@ Families:
 - `sgd` (sgd, momentum, nesterov), `rmsprop`, `adam` (adam, adamw, nadam, amsgrad), `adagrad`, `adadelta`;
 - `adan`, `optimistic` (optimistic gradient descent, optimistic Adam), `ademamix`, `adopt`, `madgrad`,
   `noisy` (noisy SGD), `asgd`;
-- `layerwise` (lars, lamb);
+- `layerwise` (lars, lamb, novograd, fromage), `adafactor`;
 - `muon`;
 - `lr_free` (dog, dowg, prodigy, dadapt_adamw).
 
@@ -15,13 +15,14 @@ them with their references and needs.
 
 from gradxform.optimizers import registry
 from gradxform.optimizers.adadelta import adadelta
+from gradxform.optimizers.adafactor import adafactor
 from gradxform.optimizers.adagrad import adagrad
 from gradxform.optimizers.adam import adam, adamw, amsgrad, nadam
 from gradxform.optimizers.adan import adan
 from gradxform.optimizers.ademamix import ademamix
 from gradxform.optimizers.adopt import adopt
 from gradxform.optimizers.asgd import asgd
-from gradxform.optimizers.layerwise import lamb, lars
+from gradxform.optimizers.layerwise import fromage, lamb, lars, novograd
 from gradxform.optimizers.lr_free import dadapt_adamw, dog, dowg, prodigy
 from gradxform.optimizers.madgrad import madgrad
 from gradxform.optimizers.muon import muon
@@ -32,6 +33,7 @@ from gradxform.optimizers.sgd import momentum, nesterov, sgd
 
 __all__ = [
     "adadelta",
+    "adafactor",
     "adagrad",
     "adam",
     "adamw",
@@ -40,6 +42,7 @@ __all__ = [
     "adopt",
     "asgd",
     "amsgrad",
+    "fromage",
     "lamb",
     "lars",
     "dadapt_adamw",
@@ -57,6 +60,7 @@ __all__ = [
     "noisy_sgd",
     "optimistic_adam_v2",
     "optimistic_gradient_descent",
+    "novograd",
     "registry",
     "rmsprop",
     "sgd",

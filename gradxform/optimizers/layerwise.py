@@ -11,10 +11,22 @@ from __future__ import annotations
 
 from typing import Any
 
+import jax.numpy as jnp
+
 from gradxform.blocks import add_decayed_weights, bias_correction, ema, ratio, scale_by_learning_rate, trace
-from gradxform.blocks.layerwise import scale_by_trust_ratio
+from gradxform.blocks.layerwise import add_scaled_params, scale_by_novograd, scale_by_trust_ratio
 from gradxform.core import GradientTransformation, chain, public
-from gradxform.hyper import NONNEGATIVE, UNIT, Hyperparameter, validate, validate_bool
+from gradxform.hyper import (
+    NONNEGATIVE,
+    UNIT,
+    Hyperparameter,
+    is_schedule,
+    resolve,
+    validate,
+    validate_bool,
+    validate_dtype,
+)
+from gradxform.numerics.dtypes import hyper_dtype
 from gradxform.optimizers.adam import adam_denominator
 from gradxform.wrappers import masked
 
@@ -123,4 +135,81 @@ def lamb(
         add_decayed_weights(weight_decay, mask),
         scale_by_trust_ratio(),
         scale_by_learning_rate(learning_rate),
+    )
+
+
+@public
+def novograd(
+    learning_rate: Hyperparameter,
+    b1: Hyperparameter = 0.9,
+    b2: Hyperparameter = 0.25,
+    eps: Hyperparameter = 1e-6,
+    eps_root: Hyperparameter = 0.0,
+    weight_decay: Hyperparameter = 0.0,
+    mu_dtype: Any = None,
+) -> GradientTransformation:
+    r"""NovoGrad: SGD with momentum on gradients normalised by a per-layer second moment (Ginsburg et al. 2019).
+
+    $$\begin{aligned}
+    \nu_{\ell,t} &= \beta_2\nu_{\ell,t-1} + (1-\beta_2)\|g_{\ell,t}\|^2 \quad (\nu_{\ell,1} = \|g_{\ell,1}\|^2), \\
+    \mu_{\ell,t} &= \beta_1\mu_{\ell,t-1} + \frac{g_{\ell,t}}{\sqrt{\nu_{\ell,t} + \epsilon_{root}} + \epsilon}
+      + \lambda\,\theta_{\ell,t-1} \quad (\mu_{\ell,0} = 0), \qquad
+    \Delta\theta_{\ell,t} = -\eta\,\mu_{\ell,t}
+    \end{aligned}$$
+
+    with one scalar $\nu_\ell$ per leaf. Chain: `scale_by_novograd(b1, b2, eps, eps_root, weight_decay,
+    mu_dtype)`, `scale_by_learning_rate(learning_rate)`, as optax. `update` needs `params`.
+
+    Args:
+      learning_rate: $\eta \ge 0$.
+      b1: $\beta_1 \in [0, 1)$.
+      b2: $\beta_2 \in [0, 1)$.
+      eps: $\epsilon \ge 0$, outside the root.
+      eps_root: $\epsilon_{root} \ge 0$, inside the root.
+      weight_decay: $\lambda \ge 0$.
+      mu_dtype: the dtype $\mu$ is stored in (default: the parameter's).
+    """
+    validate("novograd", "learning_rate", learning_rate, NONNEGATIVE)
+    validate_dtype("novograd", "mu_dtype", mu_dtype)
+    return chain(
+        scale_by_novograd(b1, b2, eps, eps_root, weight_decay, mu_dtype),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+@public
+def fromage(learning_rate: Hyperparameter, min_norm: Hyperparameter = 1e-6) -> GradientTransformation:
+    r"""Fromage: Frobenius-matched gradient descent (Bernstein et al. 2020).
+
+    $$\Delta\theta_{\ell,t} = -\frac{\eta}{\sqrt{1+\eta^2}}\,
+      \frac{\max(\|\theta_{\ell,t-1}\|, n_0)}{\max(\|g_{\ell,t}\|, n_0)}\,g_{\ell,t}
+      + \Big(\frac{1}{\sqrt{1+\eta^2}} - 1\Big)\theta_{\ell,t-1}$$
+
+    per leaf: a step of relative size $\eta$ in each layer's norm, then a shrink by
+    $1/\sqrt{1+\eta^2}$ that keeps the norm from growing. Chain:
+    `scale_by_trust_ratio(min_norm)`, `scale_by_learning_rate(learning_rate / sqrt(1 + learning_rate**2))`,
+    `add_scaled_params(1 / sqrt(1 + learning_rate**2) - 1)`, as optax. `update` needs `params`.
+
+    Args:
+      learning_rate: $\eta \ge 0$, or a schedule.
+      min_norm: $n_0 \ge 0$, the floor of both norms.
+    """
+    validate("fromage", "learning_rate", learning_rate, NONNEGATIVE)
+    validate("fromage", "min_norm", min_norm, NONNEGATIVE)
+
+    def factors(lr):
+        r"""$\eta/\sqrt{1+\eta^2}$ and $1/\sqrt{1+\eta^2} - 1 = -\eta^2 / (\sqrt{1+\eta^2}(1 + \sqrt{1+\eta^2}))$,
+        the second without the cancellation of $m - 1$ (in float32, $m - 1$ for $\eta = 0.02$ is 3e-4 off)."""
+        root = jnp.sqrt(1 + lr**2)
+        return lr / root, -(lr**2) / (root * (1 + root))
+
+    if is_schedule(learning_rate):
+        step: Any = lambda count: factors(resolve(learning_rate, count, "learning_rate"))[0]  # noqa: E731
+        shrink: Any = lambda count: factors(resolve(learning_rate, count, "learning_rate"))[1]  # noqa: E731
+    else:  # in the hyperparameter dtype, the same arithmetic a live (injected) learning rate gets
+        step, shrink = factors(jnp.asarray(learning_rate, hyper_dtype()))
+    return chain(
+        scale_by_trust_ratio(min_norm),
+        scale_by_learning_rate(step),
+        add_scaled_params(shrink),
     )

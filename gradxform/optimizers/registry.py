@@ -587,6 +587,21 @@ def _layerwise_entries() -> list[Entry]:
     adam_state = {"mu": "mu", "nu": "nu", "count": "count"}
     lars_nd = dict(learning_rate=0.05, weight_decay=0.01, trust_coefficient=0.02, eps=1e-6, momentum=0.8)
     lamb_nd = dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-5, eps_root=1e-8, weight_decay=0.05)
+    adafactor_state = {"v_row": "v_row", "v_col": "v_col", "v": "v"}
+    novograd_nd = dict(learning_rate=0.01, b1=0.8, b2=0.5, eps=1e-5, eps_root=1e-8, weight_decay=0.01)
+    # min_dim_size_to_factor=2 factors the 3x4 matrix and the 2x3x2 leaf (on its axes 2 and 1).
+    adafactor_nd = dict(
+        learning_rate=0.05,
+        min_dim_size_to_factor=2,
+        decay_rate=0.7,
+        clipping_threshold=0.5,
+        momentum=0.8,
+        weight_decay_rate=0.01,
+        weight_decay_mask=_matrices,
+        eps=1e-20,
+        dtype_momentum=None,  # the parameters' dtype: optax multiplies a float32 moment by b1 in float32 under x64
+    )
+    adafactor_flat = dict(learning_rate=0.02, factored=False, multiply_by_parameter_scale=False, clipping_threshold=2.0)
     return [
         Entry(
             "lars",
@@ -631,6 +646,58 @@ def _layerwise_entries() -> list[Entry]:
             alias_kwargs=(dict(learning_rate=1e-3),),
             race_lr=_lr_table(ravine=0.03, rosenbrock=0.01, saddle=0.01, digits=0.01),
             state_names=("count", "mu", "nu"),
+        ),
+        Entry(
+            "adafactor",
+            o.adafactor,
+            "adafactor",
+            example=lambda lr: o.adafactor(learning_rate=lr),
+            cases=(
+                Case(
+                    "factored momentum decay",
+                    adafactor_nd,
+                    Reference("optax.adafactor", adafactor_nd, dict(adafactor_state, mu="ema")),
+                ),
+                Case(
+                    "not factored",
+                    adafactor_flat,
+                    Reference("optax.adafactor", adafactor_flat, adafactor_state),
+                ),
+            ),
+            elementwise=False,
+            needs_params=True,
+            alias_kwargs=(dict(learning_rate=5e-3),),
+            race_lr=_lr_table(ravine=0.1, rosenbrock=0.1, saddle=0.01, digits=0.01),
+            state_names=("v_row", "v_col", "v"),
+            static_args=("min_dim_size_to_factor", "decay_offset"),
+        ),
+        Entry(
+            "novograd",
+            o.novograd,
+            "layerwise",
+            cases=(Case("non-default", novograd_nd, Reference("optax.novograd", novograd_nd, adam_state)),),
+            elementwise=False,
+            needs_params=True,
+            alias_kwargs=(dict(learning_rate=1e-3),),
+            race_lr=_lr_table(ravine=0.01, rosenbrock=1e-3, saddle=0.01, digits=0.01),
+            state_names=("count", "mu", "nu"),
+        ),
+        Entry(
+            "fromage",
+            o.fromage,
+            "layerwise",
+            cases=(
+                Case(
+                    "min_norm",
+                    dict(learning_rate=0.02, min_norm=1e-3),
+                    Reference("optax.fromage", dict(learning_rate=0.02, min_norm=1e-3)),
+                ),
+            ),
+            elementwise=False,
+            needs_params=True,
+            alias_kwargs=(dict(learning_rate=5e-3),),
+            alias_dtypes=("float32",),  # as optax's test, which skips complex parameters for fromage
+            race_lr=_lr_table(ravine=0.1, rosenbrock=0.1, saddle=0.03, digits=0.01),
         ),
     ]
 
@@ -960,6 +1027,11 @@ def _torch_entries(t: Any) -> list[Entry]:
             ("decoupled", dict(lr=1e-2, weight_decay=0.05, decoupled_weight_decay=True, momentum_decay=1e-2)),
             ("l2", dict(lr=1e-2, betas=(0.95, 0.99), weight_decay=0.02)),
         ],
+        "Adafactor": [
+            ("defaults", dict()),
+            ("decay-eps-d", dict(lr=0.05, beta2_decay=-0.6, eps=(1e-20, 1e-2), d=2.0, weight_decay=0.05)),
+            ("maximize", dict(lr=0.02, eps=(1e-12, 1e-3), maximize=True)),
+        ],
     }
     static = {
         "SGD": ("momentum", "dampening", "weight_decay"),
@@ -976,6 +1048,7 @@ def _torch_entries(t: Any) -> list[Entry]:
         "Adadelta": dict(ravine=1.0, rosenbrock=1.0, saddle=1.0, digits=1.0),
         "NAdam": dict(ravine=0.3, rosenbrock=0.1, saddle=0.05, digits=3e-3),
         "ASGD": dict(ravine=0.1, rosenbrock=3e-3, saddle=0.03, digits=0.5),
+        "Adafactor": dict(ravine=0.1, rosenbrock=0.1, saddle=0.01, digits=0.01),
     }
     return [
         Entry(
@@ -985,7 +1058,8 @@ def _torch_entries(t: Any) -> list[Entry]:
             kind="torch",
             lr_arg="lr",
             cases=tuple(Case(label, kw, Reference(f"torch.optim.{name}", kw)) for label, kw in cs),
-            needs_params=name in ("AdamW", "ASGD"),
+            needs_params=name in ("AdamW", "ASGD", "Adafactor"),
+            elementwise=name != "Adafactor",  # its factored statistics and RMS look at whole leaves
             race_lr=_lr_table(**race[name]),
             static_args=static.get(name, ("weight_decay",)),
         )
