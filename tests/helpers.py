@@ -29,6 +29,23 @@ def grad_stream(dtype, steps: int, seed: int = 1):
     )
 
 
+def fit_ranks(tree, ranks, lead: int = 0):
+    """`tree` for an optimizer that takes only parameters of these ranks (registry `param_ranks`; `None`: the
+    tree itself): every other leaf reshaped to a matrix, its first axis kept (`(4,)` -> `(4, 1)`, `()` -> `(1, 1)`,
+    `(2, 3, 2)` -> `(2, 6)`). `lead` leading axes (a stack of steps) are kept as they are."""
+    if ranks is None:
+        return tree
+
+    def one(x):
+        shape = x.shape[lead:]
+        if len(shape) in ranks:
+            return x
+        rows = shape[0] if shape else 1
+        return x.reshape(*x.shape[:lead], rows, int(np.prod(shape[1:], dtype=int)))
+
+    return jax.tree.map(one, tree)
+
+
 def max_rel_err(a, b) -> float:
     """max over leaves of |a - b| / (1 + |b|), as a float (0 for empty trees/leaves)."""
     errs = [

@@ -9,6 +9,7 @@ import optax
 import pytest
 
 import gradxform as gx
+from tests.helpers import fit_ranks
 from tests.refs import registry_entries
 
 
@@ -286,11 +287,12 @@ def test_runtime_offsets_give_the_same_views_and_gradient():
 def test_every_state_can_be_donated(entry):
     """init returns distinct buffers (no array serves two leaves), so a donated step runs for every entry,
     and inject_hyperparams' state too."""
-    params = {"w": jnp.ones((3, 2)), "b": jnp.zeros(2), "s": jnp.ones(())}
+    # Optimizers that take only matrices (registry `param_ranks`) get b and s as matrices; the loss reads them flat.
+    params = fit_ranks({"w": jnp.ones((3, 2)), "b": jnp.zeros(2), "s": jnp.ones(())}, entry.param_ranks)
     x = jnp.ones((4, 3))
 
     def loss(p, x):
-        return jnp.sum((x @ p["w"] + p["b"]) ** 2) + p["s"] ** 2
+        return jnp.sum((x @ p["w"] + p["b"].reshape(-1)) ** 2) + jnp.sum(p["s"] ** 2)
 
     for tx in (entry.build(1e-2), gx.inject_hyperparams(lambda lr: entry.build(lr))(1e-2)):
         state = tx.init(params)

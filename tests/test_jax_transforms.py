@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 
 import gradxform as gx
-from tests.helpers import grad_stream, make_tree, max_rel_err
+from tests.helpers import fit_ranks, grad_stream, make_tree, max_rel_err
 from tests.refs import registry_entries
 
 FACTORIES = {e.name: e.build for e in registry_entries()}
+RANKS = {e.name: e.param_ranks for e in registry_entries()}
+SMOOTH = {e.name: e.smooth for e in registry_entries()}
 
 
 def _train(make, lr, params, grads, steps):
@@ -33,7 +35,8 @@ def test_vmap_over_learning_rate_equals_separate_runs(name):
     # steps at lr=0.3 (LAMB's steps grow with the parameters' norm), reaches 1.5e-6.
     dtype = jnp.float32 if gx.registry.entry(name).elementwise else jnp.float64
     with jax.enable_x64(dtype == jnp.float64):
-        params, grads = make_tree(dtype), grad_stream(dtype, 30)
+        params = fit_ranks(make_tree(dtype), RANKS[name])  # matrices for an optimizer that takes only those
+        grads = fit_ranks(grad_stream(dtype, 30), RANKS[name], lead=1)
         lrs = jnp.array([0.001, 0.01, 0.1, 0.3], dtype)
         batched = jax.jit(jax.vmap(lambda lr: _train(FACTORIES[name], lr, params, grads, 30)))(lrs)
         for i, lr in enumerate([0.001, 0.01, 0.1, 0.3]):
@@ -44,8 +47,8 @@ def test_vmap_over_learning_rate_equals_separate_runs(name):
 @pytest.mark.parametrize("name", sorted(FACTORIES))
 def test_grad_through_ten_steps_wrt_learning_rate_matches_finite_differences(name):
     with jax.enable_x64(True):
-        params = make_tree(jnp.float64, seed=5)
-        target = make_tree(jnp.float64, seed=6)
+        params = fit_ranks(make_tree(jnp.float64, seed=5), RANKS[name])
+        target = fit_ranks(make_tree(jnp.float64, seed=6), RANKS[name])
 
         def final_loss(lr):
             tx = FACTORIES[name](lr)
@@ -61,11 +64,13 @@ def test_grad_through_ten_steps_wrt_learning_rate_matches_finite_differences(nam
             (p, _), _ = jax.lax.scan(body, (params, tx.init(params)), None, length=10)
             return sum(jnp.sum((a - b) ** 2) for a, b in zip(jax.tree.leaves(p), jax.tree.leaves(target)))
 
-        lr, h = 0.05, 1e-6
+        # An optimizer that rounds inside (registry `smooth=False`: torch's bfloat16 Newton-Schulz) has a staircase
+        # loss at small steps: its derivative, straight through the rounding, is held to the slope over 2e-2.
+        lr, h, rel = (0.05, 1e-6, 1e-6) if SMOOTH[name] else (0.05, 1e-2, 2e-2)
         analytic = float(jax.jit(jax.grad(final_loss))(lr))
         fd = float((final_loss(lr + h) - final_loss(lr - h)) / (2 * h))
         assert abs(analytic) > 1e-3  # the learning rate matters to the final loss
-        assert analytic == pytest.approx(fd, rel=1e-6, abs=1e-9)
+        assert analytic == pytest.approx(fd, rel=rel, abs=1e-9)
 
 
 def test_vmap_over_b1_and_b2():

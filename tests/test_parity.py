@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import gradxform as gx
-from tests.helpers import SHAPES, grad_stream, make_tree
+from tests.helpers import SHAPES, fit_ranks, grad_stream, make_tree
 from tests.refs import cases, masked_as_none, reference_supplied, rel_err, resolve, scan_trajectory, torch_trajectory
 
 STEPS = 300
@@ -62,8 +62,9 @@ def _flat(tree):
 @pytest.mark.parametrize("entry, case", cases("torch"))
 def test_parity_with_torch_optim(entry, case):
     with jax.enable_x64(True):
-        params = make_tree(jnp.float64, seed=0)
-        grads = grad_stream(jnp.float64, STEPS, seed=1)
+        # An optimizer that takes only matrices (torch.optim.Muon) gets the tree's leaves as matrices.
+        params = fit_ranks(make_tree(jnp.float64, seed=0), entry.param_ranks)
+        grads = fit_ranks(grad_stream(jnp.float64, STEPS, seed=1), entry.param_ranks, lead=1)
         # Gradient scales that wander from step to step, so running maxima and lr decay matter.
         scales = np.exp(np.random.default_rng(2).normal(size=STEPS))
         grads = jax.tree.map(lambda g: g * scales.reshape((STEPS,) + (1,) * (g.ndim - 1)), grads)

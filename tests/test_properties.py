@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import gradxform as gx
+from tests.helpers import fit_ranks
 from tests.refs import entries
 
 PROFILE = settings(
@@ -157,8 +158,8 @@ def _example(data, entry, dtypes, scale_range=(1e-3, 10.0)):
     seed = data.draw(st.integers(0, 2**16), label="seed")
     scale = data.draw(st.floats(*scale_range), label="scale")
     rng = np.random.default_rng(seed)
-    params = _materialize(spec, rng, 1.0)
-    grads = [_materialize(spec, rng, scale) for _ in range(STEPS)]
+    params = fit_ranks(_materialize(spec, rng, 1.0), entry.param_ranks)
+    grads = [fit_ranks(_materialize(spec, rng, scale), entry.param_ranks) for _ in range(STEPS)]
     return tx, params, grads
 
 
@@ -193,6 +194,6 @@ def test_every_optimizer_on_a_tree_with_every_leaf_kind(entry):
     rng = np.random.default_rng(0)
     if not entry.supports_complex:
         spec["c64"] = (("leaf", (2,), jnp.float32), ("leaf", (), jnp.float32))
-    params = _materialize(spec, rng, 1.0)
-    grads = [_materialize(spec, rng, 2.0) for _ in range(STEPS)]
+    params = fit_ranks(_materialize(spec, rng, 1.0), entry.param_ranks)
+    grads = [fit_ranks(_materialize(spec, rng, 2.0), entry.param_ranks) for _ in range(STEPS)]
     _check_optimizer(entry.build(1e-2), params, grads)

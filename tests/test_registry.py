@@ -19,7 +19,7 @@ import pytest
 import gradxform as gx
 from gradxform.compat import torch as gxt
 from gradxform.core import block_of
-from tests.helpers import make_tree
+from tests.helpers import fit_ranks, make_tree
 from tests.refs import ENTRIES, cases, count_leaves, entries, resolve
 
 PUBLIC = (
@@ -52,7 +52,7 @@ def test_entry_is_consistent_with_its_factory(entry):
 
 @pytest.mark.parametrize("entry", entries())
 def test_state_names_are_found_once(entry):
-    state = entry.build(1e-2).init(make_tree(jnp.float32))
+    state = entry.build(1e-2).init(fit_ranks(make_tree(jnp.float32), entry.param_ranks))
     for name in entry.state_names:
         assert gx.tree_get(state, name) is not None, name  # tree_get raises KeyError if it occurs twice
 

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import gradxform as gx
+from tests.helpers import fit_ranks
 from tests.refs import registry_entries
 
 
@@ -157,7 +158,7 @@ def test_every_optimizers_errors_are_led_by_its_name_with_one_type_per_fault(ent
     """Whichever block finds the problem, the message starts with the function the user called."""
     name = entry.factory.__name__
     tx = entry.build(1e-2)
-    state = tx.init(PARAMS)
+    state = tx.init(fit_ranks(PARAMS, entry.param_ranks))  # matrices for an optimizer that takes only those
     wrong_shape = {"w": jnp.zeros((3, 2)), "b": [jnp.zeros(3), jnp.zeros(())]}
     with pytest.raises(ValueError, match=rf"^{name}: the update at \['w'\] has shape \[3, 2\]"):
         tx.update(wrong_shape, state, PARAMS)

@@ -84,6 +84,11 @@ class Entry:
         means no momentum buffer); `inject_hyperparams` keeps them static when named in its `static_args`.
       matrix_math: its update of a leaf multiplies the leaf as a matrix (Newton-Schulz, eigenbases), so
         where a leaf is sharded the compiled update communicates (an elementwise optimizer never does).
+      smooth: its trajectory is a smooth function of its hyperparameters; torch.optim.Muon rounds to bfloat16
+        inside, so its loss is a staircase in the learning rate below a step of about 1e-3 (the derivative, taken
+        straight through the rounding, then matches only a wider finite difference).
+      param_ranks: the ranks of the parameters it takes (torch.optim.Muon: only matrices, `(2,)`), `None` for
+        any; the suites give it trees whose other leaves are reshaped to matrices (`tests.helpers.fit_ranks`).
     """
 
     name: str
@@ -104,6 +109,8 @@ class Entry:
     alias_targets: tuple[str, ...] = ("parabola", "rosenbrock")
     alias_dtypes: tuple[str, ...] = ("float32", "complex64")
     matrix_math: bool = False
+    param_ranks: tuple[int, ...] | None = None
+    smooth: bool = True
 
     def build(self, learning_rate: float = 1e-2) -> GradientTransformation:
         """A default instance with this learning rate (every other argument at its default)."""
@@ -1032,11 +1039,25 @@ def _torch_entries(t: Any) -> list[Entry]:
             ("decay-eps-d", dict(lr=0.05, beta2_decay=-0.6, eps=(1e-20, 1e-2), d=2.0, weight_decay=0.05)),
             ("maximize", dict(lr=0.02, eps=(1e-12, 1e-3), maximize=True)),
         ],
+        "Muon": [
+            ("defaults", dict()),
+            (
+                "no nesterov, match_rms_adamw, 4 steps",
+                dict(
+                    lr=0.02, weight_decay=0.05, momentum=0.9, nesterov=False, adjust_lr_fn="match_rms_adamw", ns_steps=4
+                ),
+            ),
+            (
+                "coefficients, original",
+                dict(lr=0.01, ns_coefficients=(2.0, -1.5, 0.5), eps=1e-6, adjust_lr_fn="original"),
+            ),
+        ],
     }
     static = {
         "SGD": ("momentum", "dampening", "weight_decay"),
         "RMSprop": ("momentum", "weight_decay"),
         "Adagrad": ("lr_decay", "weight_decay"),
+        "Muon": ("ns_steps",),
         "ASGD": ("weight_decay", "lambd"),
     }
     race = {
@@ -1050,6 +1071,8 @@ def _torch_entries(t: Any) -> list[Entry]:
         "ASGD": dict(ravine=0.1, rosenbrock=3e-3, saddle=0.03, digits=0.5),
         "Adafactor": dict(ravine=0.1, rosenbrock=0.1, saddle=0.01, digits=0.01),
     }
+    # torch.optim.Muon takes only matrices: it does not race (the race's surfaces are vectors).
+    matrices_only = {"Muon"}
     return [
         Entry(
             f"compat.torch.{name}",
@@ -1058,10 +1081,15 @@ def _torch_entries(t: Any) -> list[Entry]:
             kind="torch",
             lr_arg="lr",
             cases=tuple(Case(label, kw, Reference(f"torch.optim.{name}", kw)) for label, kw in cs),
-            needs_params=name in ("AdamW", "ASGD", "Adafactor"),
-            elementwise=name != "Adafactor",  # its factored statistics and RMS look at whole leaves
-            race_lr=_lr_table(**race[name]),
+            needs_params=name in ("AdamW", "ASGD", "Adafactor", "Muon"),
+            race_lr=_lr_table(**race[name]) if name in race else None,
             static_args=static.get(name, ("weight_decay",)),
+            # Adafactor's factored statistics and RMS, Muon's matrices: they look at whole leaves.
+            elementwise=name not in matrices_only and name != "Adafactor",
+            matrix_math=name in matrices_only,
+            param_ranks=(2,) if name in matrices_only else None,
+            supports_complex=name not in matrices_only,
+            smooth=name not in matrices_only,
         )
         for name, cs in cases.items()
     ]

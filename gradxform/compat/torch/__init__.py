@@ -3,6 +3,18 @@ defaults and numerics."""
 
 from gradxform.compat.torch import lr_scheduler
 from gradxform.compat.torch.adafactor import Adafactor
-from gradxform.compat.torch.optimizers import ASGD, SGD, Adadelta, Adagrad, Adam, AdamW, NAdam, RMSprop
+from gradxform.compat.torch.optimizers import ASGD, SGD, Adadelta, Adagrad, Adam, AdamW, Muon, NAdam, RMSprop
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "NAdam", "ASGD", "Adafactor", "lr_scheduler"]
+__all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "Adagrad",
+    "Adadelta",
+    "NAdam",
+    "ASGD",
+    "Adafactor",
+    "Muon",
+    "lr_scheduler",
+]

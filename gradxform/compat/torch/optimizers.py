@@ -18,12 +18,16 @@ friends (see `docs/torch.md`):
 * AMSGrad takes the maximum of the raw second moments, then bias-corrects;
 * NAdam uses the momentum-decay schedule $\\mu_t = \\beta_1(1 - 0.5 \\cdot 0.96^{t\\psi})$;
 * the momentum of RMSprop is applied *before* the learning rate (it
-  accumulates $g/(\\sqrt{v}+\\epsilon)$), as torch does.
+  accumulates $g/(\\sqrt{v}+\\epsilon)$), as torch does;
+* Muon takes only 2-d parameters, keeps an unbiased `lerp` buffer and runs
+  its Newton-Schulz iteration in bfloat16.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -46,10 +50,26 @@ from gradxform.blocks import (
     sum_sq,
     trace,
 )
-from gradxform.core import GradientTransformation, chain, identity, public
-from gradxform.hyper import Hyperparameter, is_concrete, is_zero, resolve, validate, validate_bool
+from gradxform.blocks.base import elementwise
+from gradxform.blocks.orthogonal import MuonDimensionNumbers, scale_by_shape
+from gradxform.core import (
+    EmptyState,
+    GradientTransformation,
+    as_transform,
+    block_of,
+    chain,
+    identity,
+    make_block,
+    per_param,
+    public,
+)
+from gradxform.errors import lead
+from gradxform.hyper import Hyperparameter, Range, is_concrete, is_zero, resolve, validate, validate_bool
+from gradxform.hyper.validate import validate_int
+from gradxform.numerics import path_str
+from gradxform.numerics.dtypes import compute_dtype
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "NAdam", "ASGD"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "NAdam", "ASGD", "Muon"]
 
 
 def _nonzero(value: Hyperparameter) -> bool:
@@ -377,3 +397,156 @@ def ASGD(
     validate(who, "weight_decay", weight_decay, 0.0)
     maximize = validate_bool(who, "maximize", maximize)
     return asgd_chain(lr, lambd, alpha, t0, weight_decay, front=(scale(-1.0),) if maximize else ())
+
+
+@per_param("momentum_buffer")
+class MomentumBufferState(NamedTuple):
+    """`momentum_buffer`: torch's Muon buffer, $B_t = \\mathrm{lerp}(B_{t-1}, g_t, 1 - \\mu)$."""
+
+    momentum_buffer: Any
+
+
+def _lerp(start, end, weight):
+    """torch's `lerp`: `start + w (end - start)` for `|w| < 0.5`, else `end - (end - start)(1 - w)`."""
+    return jnp.where(jnp.abs(weight) < 0.5, start + weight * (end - start), end - (end - start) * (1 - weight))
+
+
+def _muon_momentum(momentum: Hyperparameter, nesterov: bool) -> GradientTransformation:
+    r"""torch's Muon momentum: $B_t = \mathrm{lerp}(B_{t-1}, g_t, 1-\mu)$, out $\mathrm{lerp}(g_t, B_t, \mu)$ (Nesterov)
+    or $B_t$."""
+
+    def fn(h, g, b):
+        b = _lerp(b, g, 1 - h.momentum)
+        return (_lerp(g, b, h.momentum) if nesterov else b), b
+
+    return elementwise("Muon", fn, hyper={"momentum": (momentum, Range(0.0))}, state=MomentumBufferState)
+
+
+def _addmm(beta: float, c: jax.Array, alpha: float, ab: jax.Array) -> jax.Array:
+    """torch's CPU bfloat16 `addmm` after its float32 product `ab`: `fma(beta, c, alpha * ab)`, rounded once to float32.
+
+    The fused multiply-add is exact in float64 where that is enabled (a float32 product fits in a float64);
+    without x64 it is two float32 roundings, which flips a bfloat16 result about once in 10^5 elements.
+    """
+    f = jnp.float32
+    t = (jnp.asarray(alpha, f) * ab) if alpha != 1.0 else ab
+    if jax.config.read("jax_enable_x64"):
+        d = jnp.float64
+        return (t.astype(d) + jnp.asarray(beta, f).astype(d) * c.astype(d)).astype(f)
+    return t + jnp.asarray(beta, f) * c
+
+
+def _bf16_newton_schulz(x: jax.Array, coefficients: tuple, steps: int, eps: jax.Array) -> jax.Array:
+    """torch's `_zeropower_via_newtonschulz`: the iteration in bfloat16, each product accumulated in float32 and
+    each result rounded once to bfloat16, as torch's CPU `mm` / `addmm` (tested bitwise on small matrices)."""
+    bf, f = jnp.bfloat16, jnp.float32
+    a, b, c = coefficients
+    x = x.astype(bf)
+    tall = x.shape[0] > x.shape[1]
+    if tall:
+        x = x.T
+    norm = jnp.sqrt(jnp.sum(jnp.square(x.astype(f)))).astype(bf)
+    x = (x.astype(f) / jnp.maximum(norm, eps.astype(bf)).astype(f)).astype(bf)
+    for _ in range(steps):
+        xf = x.astype(f)
+        gram = (xf @ xf.T).astype(bf).astype(f)
+        update = _addmm(b, gram, c, gram @ gram).astype(bf).astype(f)
+        x = _addmm(a, xf, 1.0, update @ xf).astype(bf)
+    return x.T if tall else x
+
+
+def _matrices_only(tree, who: str = "Muon") -> None:
+    for path, x in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        if jnp.ndim(x) != 2:
+            raise ValueError(
+                f"{lead(who)}: torch.optim.Muon only supports 2-d parameters; the leaf at {path_str(path)} has "
+                f"shape {tuple(jnp.shape(x))}. Optimize the others with AdamW (gradxform.partition), or use "
+                "gradxform.muon, which gives them AdamW itself."
+            )
+
+
+def _torch_newton_schulz(coefficients: tuple, steps: int, eps: Hyperparameter) -> GradientTransformation:
+    def init(params):
+        return EmptyState()
+
+    def update(updates, state, params, count, extra_args):
+        _matrices_only(updates)
+        e = resolve(eps, count, "eps")
+
+        def one(u):
+            ct = compute_dtype(u.dtype)
+            if u.size == 0:
+                return u.astype(ct)
+            return _bf16_newton_schulz(u, coefficients, steps, e).astype(ct)
+
+        return jax.tree.map(one, updates), state
+
+    return make_block("Muon", init, update, stateless=True, per_leaf=True)
+
+
+def _adjust_lr(adjust_lr_fn: str | None) -> GradientTransformation:
+    """torch's `_adjust_lr` as a factor on the update: $\\sqrt{\\max(1, A/B)}$ for shape $(A, B)$ (`"original"`,
+    rows over columns: the width scaling of the transpose) or $0.2\\sqrt{\\max(A, B)}$ (`"match_rms_adamw"`)."""
+    if adjust_lr_fn == "match_rms_adamw":
+        return scale_by_shape(consistent_rms=0.2)
+    return scale_by_shape(MuonDimensionNumbers(reduction_axis=1, output_axis=0))
+
+
+@public
+def Muon(
+    lr: Hyperparameter = 1e-3,
+    weight_decay: Hyperparameter = 0.1,
+    momentum: Hyperparameter = 0.95,
+    nesterov: bool = True,
+    ns_coefficients: tuple = (3.4445, -4.7750, 2.0315),
+    eps: Hyperparameter = 1e-7,
+    ns_steps: int = 5,
+    adjust_lr_fn: str | None = None,
+) -> GradientTransformation:
+    r"""`torch.optim.Muon`: 2-d parameters only, the Newton-Schulz iteration in bfloat16.
+
+    $$B_t = \mathrm{lerp}(B_{t-1}, g_t, 1-\mu), \quad
+    \tilde B_t = \mathrm{lerp}(g_t, B_t, \mu) \text{ (Nesterov) or } B_t, \quad
+    O_t = \mathrm{NS}^{(a,b,c)}_k(\tilde B_t; \epsilon),$$
+    $$\Delta\theta_t = -\gamma\lambda\theta_{t-1} - \gamma\,r(A, B)\,O_t, \qquad
+    r = \sqrt{\max(1, A/B)}\ (\texttt{"original"})\ \text{or}\ 0.2\sqrt{\max(A, B)}\ (\texttt{"match\_rms\_adamw"})$$
+
+    for a parameter of shape $(A, B)$. No bias correction; the iteration normalizes by
+    $\max(\lVert\tilde B\rVert_F, \epsilon)$ and runs in bfloat16 as torch's (each product accumulated
+    in float32, rounded once). Every leaf must be a matrix, as torch requires; `gradxform.muon`
+    routes the others to AdamW.
+
+    Chain: `_muon_momentum(momentum, nesterov)`, the bfloat16 Newton-Schulz, the `adjust_lr_fn`
+    factor (`scale_by_shape`), `add_decayed_weights(weight_decay)`, `scale_by_learning_rate(lr)`.
+    """
+    who = "Muon"
+    _lr(who, lr)
+    validate(who, "weight_decay", weight_decay, 0.0)
+    validate(who, "momentum", momentum, 0.0)
+    validate_bool(who, "nesterov", nesterov)
+    validate(who, "eps", eps, 0.0)
+    validate_int(who, "ns_steps", ns_steps, 0, what="Newton-Schulz steps")
+    if ns_steps >= 100:
+        raise ValueError(f"{who}: ns_steps={ns_steps} must be less than 100, as in torch.optim.Muon.")
+    if not isinstance(ns_coefficients, (tuple, list)) or len(ns_coefficients) != 3:
+        raise ValueError(f"{who}: ns_coefficients must be a tuple of exactly 3 values, got {ns_coefficients!r}.")
+    coefficients = tuple(float(v) for v in ns_coefficients)
+    if adjust_lr_fn not in (None, "original", "match_rms_adamw"):
+        raise ValueError(
+            f"{who}: adjust_lr_fn={adjust_lr_fn!r} is not supported; use None, 'original' or 'match_rms_adamw'."
+        )
+    block = block_of(
+        chain(
+            _muon_momentum(momentum, nesterov),
+            _torch_newton_schulz(coefficients, ns_steps, eps),
+            _adjust_lr(adjust_lr_fn),
+            add_decayed_weights(weight_decay),
+            scale_by_learning_rate(lr),
+        )
+    )
+
+    def init(params):  # torch refuses a parameter that is not a matrix when the optimizer is built
+        _matrices_only(params)
+        return block.init(params)
+
+    return as_transform(dataclasses.replace(block, init=init))
