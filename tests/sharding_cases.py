@@ -107,7 +107,7 @@ def wrap(kind: str, tx, shard=None):
 def param_leaves(state, allow_none: bool = False):
     """(param name, leaf) for every state leaf whose key path ends in a parameter name.
 
-    Asserts that the rest are replicated scalars, and (unless `allow_none`) that there is some.
+    Asserts that the rest are scalars or replicated small vectors, and (unless `allow_none`) that there is some.
     """
     out = []
     for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
@@ -116,7 +116,9 @@ def param_leaves(state, allow_none: bool = False):
             assert leaf.shape == SHAPES[last.key], (path, leaf.shape)
             out.append((last.key, leaf))
         else:
-            assert leaf.ndim == 0, f"non-parameter state leaf {jax.tree_util.keystr(path)} is not a scalar"
+            # a scalar (a count, an estimate) or a small replicated vector of them (Mechanic's bettors)
+            where = jax.tree_util.keystr(path)
+            assert leaf.ndim == 0 or leaf.sharding.is_fully_replicated, f"non-parameter state leaf {where} is sharded"
             if hasattr(leaf, "sharding"):
                 assert leaf.sharding.is_fully_replicated, jax.tree_util.keystr(path)
     assert out or allow_none

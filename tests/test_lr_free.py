@@ -116,12 +116,16 @@ def test_bad_arguments_are_refused_by_name(make, match):
 
 
 @pytest.mark.parametrize(
-    "tx", [gx.dog(), gx.dowg(), gx.prodigy(), gx.dadapt_adamw()], ids=["dog", "dowg", "prodigy", "dadapt_adamw"]
+    "tx",
+    [gx.dog(), gx.dowg(), gx.prodigy(), gx.dadapt_adamw(), gx.cocob(), gx.mechanize(gx.sgd(0.1))],
+    ids=["dog", "dowg", "prodigy", "dadapt_adamw", "cocob", "mechanize"],
 )
 def test_update_needs_the_parameters_and_changes_nothing(tx):
     state = tx.init(PARAMS)
     before = jax.tree.map(np.asarray, state)
-    with pytest.raises(ValueError, match=r"^(dog|dowg|prodigy|dadapt_adamw): update needs the parameters"):
+    with pytest.raises(
+        ValueError, match=r"^(dog|dowg|prodigy|dadapt_adamw|cocob|mechanize): update needs the parameters"
+    ):
         tx.update(GRADS, state, None)
     for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(state)):
         np.testing.assert_array_equal(a, np.asarray(b))
@@ -215,5 +219,78 @@ def test_zero_gradients_keep_the_estimate_finite(make):
     ],
 )
 def test_bad_adaptation_arguments_are_refused_by_name(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# COCOB and Mechanic
+
+
+@pytest.mark.parametrize("alpha", [1.0, 100.0])
+def test_cocob_first_step_is_minus_sign_over_max_two_alpha(alpha):
+    """x_1 = x_0 + C_1 / (L_1 max(G_1 + L_1, alpha L_1)) (L_1 + R_1) with L_1 = G_1 = |g|, C_1 = -g, R_1 = 0."""
+    tx = gx.cocob(alpha=alpha, eps=1e-12)
+    u, _ = tx.update(GRADS, tx.init(PARAMS), PARAMS)
+    _close(u, jax.tree.map(lambda g: -jnp.sign(g) / max(2.0, alpha), GRADS), rtol=1e-6)
+
+
+def test_cocob_on_a_1d_quadratic_follows_the_betting_recursion():
+    alpha, eps, target = 10.0, 1e-8, 3.0
+    tx = gx.cocob(alpha=alpha, eps=eps)
+    x = jnp.array([0.5])
+    s = tx.init(x)
+    x0, L, G, R, C, xs = 0.5, eps, 0.0, 0.0, 0.0, 0.5
+    for _ in range(25):
+        g = xs - target
+        L, G = max(L, abs(g)), G + abs(g)
+        R, C = max(R - g * (xs - x0), 0.0), C - g
+        xs = x0 + C / (L * max(G + L, alpha * L)) * (L + R)
+        u, s = tx.update(x - target, s, x)
+        x = gx.apply_updates(x, u)
+        assert float(x[0]) == pytest.approx(xs, rel=1e-5, abs=1e-6)
+    assert float(s.reward[0]) == pytest.approx(R, rel=1e-4)
+    assert abs(float(x[0]) - target) < 0.5  # it bet its way towards the minimum
+
+
+def test_cocob_ignores_a_common_scale_of_the_gradients():
+    a, b = gx.cocob(learning_rate=1.0), gx.cocob(learning_rate=7.0)
+    ua, _ = a.update(GRADS, a.init(PARAMS), PARAMS)
+    ub, _ = b.update(GRADS, b.init(PARAMS), PARAMS)
+    _close(ua, ub, rtol=1e-6)
+
+
+def test_mechanic_first_step_is_s_init_times_the_base_step():
+    with jax.enable_x64(True):  # the update is x_1 - x_t, computed from x_0: float32 would round it at 1e-7 |x|
+        params = jax.tree.map(lambda x: x.astype(jnp.float64), PARAMS)
+        grads = jax.tree.map(lambda x: x.astype(jnp.float64), GRADS)
+        tx = gx.mechanize(gx.sgd(1.0), s_init=1e-3, num_betas=3)
+        u, s = tx.update(grads, tx.init(params), params)
+        _close(u, jax.tree.map(lambda g: -1e-3 * g, grads), rtol=1e-9)  # h_1 = 0: each bettor holds s_init / n
+    np.testing.assert_allclose(np.asarray(s.s), np.full(3, 1e-3 / 3), rtol=1e-9)
+
+
+def test_mechanic_reads_what_its_base_optimizer_reads():
+    tx = gx.mechanize(gx.adam(1e-2))
+    state = tx.init(PARAMS)
+    assert isinstance(state, gx.StepState)  # Adam's bias correction reads the one count
+    _, state = tx.update(GRADS, state, PARAMS)
+    assert int(state.count) == 1
+    assert gx.tree_get(state, "mu") is not None
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: gx.cocob(alpha=0.0), r"^cocob: alpha=0.0 is out of range; allowed: \(0, inf\)"),
+        (lambda: gx.cocob(eps=lambda c: 1e-8), r"^cocob: eps is the first scale L_0"),
+        (lambda: gx.cocob(weight_decay=-0.1), r"^cocob: weight_decay=-0.1 is out of range"),
+        (lambda: gx.mechanize(gx.sgd(0.1), num_betas=0), r"^mechanize: num_betas=0 must be an int >= 1"),
+        (lambda: gx.mechanize(gx.sgd(0.1), num_betas=2.0), r"^mechanize: num_betas=2.0 must be an int >= 1"),
+        (lambda: gx.mechanize(gx.sgd(0.1), s_init=0.0), r"^mechanize: s_init=0.0 is out of range"),
+        (lambda: gx.mechanize(gx.sgd), r"^mechanize: expected a gradient transformation"),
+    ],
+)
+def test_bad_betting_arguments_are_refused_by_name(make, match):
     with pytest.raises((ValueError, TypeError), match=match):
         make()

@@ -12,15 +12,19 @@ from gradxform.blocks.adadelta import AdadeltaState, UpdateRmsState, scale_by_ad
 from gradxform.blocks.clipping import clip, clip_by_block_norm, clip_by_global_norm
 from gradxform.blocks.correction import NesterovEmaState, bias_correction, nesterov_ema
 from gradxform.blocks.lr_free import (
+    COCOBState,
     DAdaptAdamWState,
     DoGState,
     DoWGState,
+    MechanicState,
     ProdigyState,
     d_estimate,
     max_distance_from_start,
+    scale_by_cocob,
     scale_by_dadapt_adam,
     scale_by_dog,
     scale_by_dowg,
+    scale_by_mechanic,
     scale_by_prodigy,
 )
 from gradxform.blocks.moments import (
@@ -42,12 +46,14 @@ from gradxform.blocks.weight_decay import add_decayed_weights
 
 __all__ = [
     "AdadeltaState",
+    "COCOBState",
     "DAdaptAdamWState",
     "DoGState",
     "DoWGState",
     "EmaSqState",
     "EmaState",
     "EmaVarState",
+    "MechanicState",
     "NesterovEmaState",
     "ProdigyState",
     "RatioState",
@@ -71,10 +77,12 @@ __all__ = [
     "running_max",
     "scale",
     "scale_by_adadelta",
+    "scale_by_cocob",
     "scale_by_dadapt_adam",
     "scale_by_dog",
     "scale_by_dowg",
     "scale_by_learning_rate",
+    "scale_by_mechanic",
     "scale_by_prodigy",
     "scale_by_update_rms",
     "sqrt",
