@@ -13,6 +13,7 @@ from tests.refs import registry_entries
 
 FACTORIES = {e.name: e.build for e in registry_entries()}
 LR_INVARIANT = {e.name for e in registry_entries() if e.lr_invariant}
+READS_VALUE = {e.name for e in registry_entries() if "value" in e.extra_args}
 
 
 def _train(make, lr, params, grads, steps):
@@ -48,10 +49,11 @@ def test_grad_through_ten_steps_wrt_learning_rate_matches_finite_differences(nam
 
             def body(carry, _):
                 p, s = carry
-                g = jax.grad(
+                value, g = jax.value_and_grad(
                     lambda q: sum(jnp.sum((a - b) ** 2) for a, b in zip(jax.tree.leaves(q), jax.tree.leaves(target)))
                 )(p)
-                u, s = tx.update(g, s, p)
+                # an optimizer that reads the loss gets this loss (the one its gradient is of)
+                u, s = tx.update(g, s, p, **({"value": value} if name in READS_VALUE else {}))
                 return (gx.apply_updates(p, u), s), None
 
             (p, _), _ = jax.lax.scan(body, (params, tx.init(params)), None, length=10)

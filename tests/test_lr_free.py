@@ -294,3 +294,77 @@ def test_mechanic_reads_what_its_base_optimizer_reads():
 def test_bad_betting_arguments_are_refused_by_name(make, match):
     with pytest.raises((ValueError, TypeError), match=match):
         make()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# MoMo and MoMo-Adam: they read the loss
+
+
+def _value(params, target=1.0):
+    return sum(0.5 * jnp.sum((x - target) ** 2) for x in jax.tree.leaves(params))
+
+
+@pytest.mark.parametrize("cap", [1e-3, 10.0])
+@pytest.mark.parametrize("lower_bound", [0.0, -1.0])
+def test_momo_first_step_is_the_truncated_polyak_step(cap, lower_bound):
+    """At t = 1 the averages are the first samples: tau = min(alpha, (f - f_*) / |g|^2)."""
+    f = float(_value(PARAMS))
+    tx = gx.momo(cap, lower_bound=lower_bound)
+    u, s = tx.update(GRADS, tx.init(PARAMS), PARAMS, value=f)
+    tau = min(cap, (f - lower_bound) / _norm(GRADS) ** 2)
+    _close(u, jax.tree.map(lambda g: -tau * g, GRADS), rtol=1e-5)
+    assert float(s.inner_state.barf) == pytest.approx(f)
+
+
+def test_momo_adam_first_step_is_the_preconditioned_polyak_step():
+    """At t = 1, with D = eps + |g|: u = -min(alpha, f / sum(g^2 / D)) g / D (the bias corrections cancel)."""
+    f, eps, cap = float(_value(PARAMS)), 1e-8, 10.0
+    tx = gx.momo_adam(cap, eps=eps)
+    u, _ = tx.update(GRADS, tx.init(PARAMS), PARAMS, value=f)
+    d = jax.tree.map(lambda g: eps + jnp.abs(g), GRADS)
+    denom = sum(float(jnp.sum(g**2 / x)) for g, x in zip(jax.tree.leaves(GRADS), jax.tree.leaves(d)))
+    tau = min(cap, f / denom)
+    _close(u, jax.tree.map(lambda g, x: -tau * g / x, GRADS, d), rtol=1e-5)
+
+
+def test_momo_takes_no_step_at_the_lower_bound():
+    tx = gx.momo(1.0, lower_bound=2.0)
+    u, _ = tx.update(GRADS, tx.init(PARAMS), PARAMS, value=2.0)  # f = f_*: the model says we are there
+    assert all(float(jnp.max(jnp.abs(x))) == 0.0 for x in jax.tree.leaves(u))
+
+
+def test_momo_adapts_its_lower_bound_from_the_model():
+    tx = gx.momo(1.0, lower_bound=-5.0, adapt_lower_bound=True)
+    s = tx.init(PARAMS)
+    p = PARAMS
+    for _ in range(3):
+        value, g = jax.value_and_grad(_value)(p)
+        u, s = tx.update(g, s, p, value=value)
+        p = gx.apply_updates(p, u)
+    assert float(s.inner_state.lb) > -5.0  # raised from the model towards the loss's minimum, 0
+    assert float(s.inner_state.lb) <= float(_value(p)) + 1e-6
+
+
+@pytest.mark.parametrize("make", [gx.momo, gx.momo_adam], ids=["momo", "momo_adam"])
+def test_momo_refuses_an_update_without_the_loss_and_changes_nothing(make):
+    tx = make()
+    state = tx.init(PARAMS)
+    with pytest.raises(TypeError, match=rf"^{make.__name__}: update needs value="):
+        tx.update(GRADS, state, PARAMS)
+    with pytest.raises(ValueError, match=rf"^{make.__name__}: value must be a scalar"):
+        tx.update(GRADS, state, PARAMS, value=jnp.ones(3))
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: gx.momo(beta=1.0), r"^momo: beta=1.0 is out of range; allowed: \[0, 1\)"),
+        (lambda: gx.momo(adapt_lower_bound=1), r"^momo: adapt_lower_bound=1 must be True or False"),
+        (lambda: gx.momo(lower_bound=lambda c: 0.0), r"^momo: lower_bound is the first f_\*"),
+        (lambda: gx.momo_adam(b2=-0.1), r"^momo_adam: b2=-0.1 is out of range"),
+        (lambda: gx.momo_adam(weight_decay=-1.0), r"^momo_adam: weight_decay=-1.0 is out of range"),
+    ],
+)
+def test_bad_momo_arguments_are_refused_by_name(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()

@@ -32,6 +32,7 @@ from gradxform.core.state import per_param
 from gradxform.core.transform import GradientTransformation, block_of, make_block
 from gradxform.errors import lead
 from gradxform.hyper.validate import (
+    ANY,
     NONNEGATIVE,
     POSITIVE,
     UNIT,
@@ -705,3 +706,207 @@ def scale_by_mechanic(
         return out, MechanicState(inner_state, r, m, v, s, state.init_params)
 
     return make_block(name, init, update, needs_step=needs_step, per_leaf=True, extra_args=inner.extra_args)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# MoMo: model-based momentum, a Polyak-type step from the loss value.
+
+
+def momo_step(
+    h: Any,
+    barf: jax.Array,
+    gamma: jax.Array,
+    iprod: jax.Array,
+    sq_norm: jax.Array,
+    lb: jax.Array,
+    adapt: bool,
+    bc1: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    """MoMo's truncated step $\\tau_t$ and the next lower bound (Schaipp et al. 2024), shared by `momo` and
+    `momo_adam` (whose first moment is bias-corrected by `bc1`; 1 for `momo`).
+
+    $$\\tau_t = \\min\\Big(\\frac{\\alpha}{\\rho},\\ \\frac{\\big((1+\\alpha\\lambda)
+    (\\bar f_t - \\rho\\,f_* - \\gamma_t) + \\langle d_t, x_t\\rangle\\big)_+}{\\|d_t\\|^2}\\Big)$$
+
+    with $\\rho$ = `bc1`, $f_*$ the lower bound (raised from the model's cap when `adapt`) and
+    $\\|d_t\\|^2$ the (preconditioned) squared norm of the momentum; 0 where that norm is below float64's eps.
+    """
+    one = 1 + h.learning_rate * h.weight_decay
+    if adapt:
+        cap = one * (barf - gamma) + iprod
+        lb = jnp.where(cap < one * bc1 * lb, jnp.maximum(cap / (2 * bc1 * one), h.lower_bound), lb)
+    tiny = sq_norm <= jnp.finfo(float).eps
+    t1 = jnp.maximum(one * (barf - bc1 * lb - gamma) + iprod, 0.0) / jnp.where(tiny, 1, sq_norm)
+    tau = jnp.minimum(h.learning_rate / bc1, jnp.where(tiny, 0.0, t1))
+    if adapt:
+        lb = jnp.maximum(((barf + iprod - gamma) - (1 / 2) * tau * sq_norm) / bc1, h.lower_bound)
+    return tau, lb
+
+
+def _momo_hyper(learning_rate, weight_decay, lower_bound) -> dict:
+    return {
+        "learning_rate": (learning_rate, NONNEGATIVE),
+        "weight_decay": (weight_decay, NONNEGATIVE),
+        "lower_bound": (lower_bound, ANY),
+    }
+
+
+@per_param("exp_avg")
+class MomoState(NamedTuple):
+    """`exp_avg`: $d_t$, the momentum of the gradients; `barf`: $\\bar f_t$, of the losses; `gamma`: $\\gamma_t$,
+    of $\\langle g_t, x_t\\rangle$; `lb`: the lower bound $f_*$."""
+
+    exp_avg: PyTree
+    barf: jax.Array
+    gamma: jax.Array
+    lb: jax.Array
+
+
+def scale_by_momo(
+    learning_rate: Hyperparameter = 1.0,
+    beta: Hyperparameter = 0.9,
+    lower_bound: Hyperparameter = 0.0,
+    weight_decay: Hyperparameter = 0.0,
+    adapt_lower_bound: bool = False,
+) -> GradientTransformation:
+    r"""MoMo's step (Schaipp, Ohana, Eickenberg, Defazio & Gower 2024): SGD with momentum whose step is the
+    Polyak-type `momo_step` from a model of the loss; reads the loss through `update(..., value=)`.
+
+    $$\begin{aligned}
+    \beta_t &= \beta\ (t > 1),\ 0\ (t = 1), &
+    d_t &= \beta_t d_{t-1} + (1-\beta_t)\,g_t, &
+    \bar f_t &= \beta_t \bar f_{t-1} + (1-\beta_t)\,f(x_t), &
+    \gamma_t &= \beta_t\gamma_{t-1} + (1-\beta_t)\langle g_t, x_t\rangle,\\
+    \Delta x_t &= -\frac{\alpha\lambda}{1+\alpha\lambda}\,x_t - \tau_t\,d_t
+    \end{aligned}$$
+
+    Args:
+      learning_rate: $\alpha \ge 0$, the largest step; may be a schedule.
+      beta: $\beta \in [0, 1)$.
+      lower_bound: $f_*$, a lower bound on the loss (used at init, and as a floor when adapting).
+      weight_decay: $\lambda \ge 0$.
+      adapt_lower_bound: raise $f_*$ from the model (for losses whose minimum is unknown).
+    """
+    name = "scale_by_momo"
+    validate_bool(name, "adapt_lower_bound", adapt_lower_bound)
+    if is_schedule(lower_bound):
+        raise TypeError(f"{lead(name)}: lower_bound is the first f_*, set at init; it cannot be a schedule.")
+    hyper = {**_momo_hyper(learning_rate, weight_decay, lower_bound), "beta": (beta, UNIT)}
+    validated(name, hyper)
+
+    def init(params):
+        check_inexact(params, name)
+        dt = estimate_dtype(params)
+        z = jnp.zeros([], dt)
+        return MomoState(full_like(params, 0), z, jnp.zeros([], dt), jnp.asarray(lower_bound, hyper_dtype()).astype(dt))
+
+    def update(updates, state, params, count, extra_args):
+        require_params(name, updates, params)
+        check_match(updates, state.exp_avg, name, lambda dt: dt)
+        dt = state.barf.dtype
+        h = types.SimpleNamespace(**resolved(name, hyper, count, dt))
+        value = resolve(extra_args["value"], None, "value").astype(dt)
+        bt = jnp.where(count == 0, jnp.zeros([], dt), h.beta)
+        barf = bt * state.barf + (1 - bt) * value
+        (exp_avg,) = leafwise(
+            lambda m, g: (bt.astype(g.dtype) * m + (1 - bt.astype(g.dtype)) * g,), 1, state.exp_avg, updates
+        )
+        gamma = bt * state.gamma + (1 - bt) * tree_inner(updates, params, dt)
+        sq_norm = tree_sq_norm(exp_avg, dt)
+        iprod = tree_inner(exp_avg, params, dt)
+        tau, lb = momo_step(h, barf, gamma, iprod, sq_norm, state.lb, adapt_lower_bound, jnp.ones([], dt))
+        shrink = h.learning_rate * h.weight_decay / (1 + h.learning_rate * h.weight_decay)
+        (out,) = leafwise(lambda m, p: (-shrink.astype(p.dtype) * p - tau.astype(p.dtype) * m,), 1, exp_avg, params)
+        return out, MomoState(stored(exp_avg, state.exp_avg), barf, gamma, lb)
+
+    return make_block(name, init, update, needs_step=True, per_leaf=True, extra_args=("value",))
+
+
+@per_param("exp_avg", "exp_avg_sq")
+class MomoAdamState(NamedTuple):
+    """`exp_avg`, `exp_avg_sq`: Adam's moments; `barf`, `gamma`, `lb`: as `MomoState`'s."""
+
+    exp_avg: PyTree
+    exp_avg_sq: PyTree
+    barf: jax.Array
+    gamma: jax.Array
+    lb: jax.Array
+
+
+def scale_by_momo_adam(
+    learning_rate: Hyperparameter = 1e-2,
+    b1: Hyperparameter = 0.9,
+    b2: Hyperparameter = 0.999,
+    eps: Hyperparameter = 1e-8,
+    lower_bound: Hyperparameter = 0.0,
+    weight_decay: Hyperparameter = 0.0,
+    adapt_lower_bound: bool = False,
+) -> GradientTransformation:
+    r"""MoMo-Adam's step (Schaipp et al. 2024): Adam's preconditioned momentum with `momo_step`'s step size.
+
+    $$\begin{aligned}
+    d_t &= \beta_1 d_{t-1} + (1-\beta_1)g_t, & v_t &= \beta_2 v_{t-1} + (1-\beta_2)g_t^2, &
+    D_t &= \epsilon + \sqrt{v_t / (1-\beta_2^t)},\\
+    \bar f_t &= \beta_1\bar f_{t-1} + (1-\beta_1) f(x_t), &
+    \gamma_t &= \beta_1\gamma_{t-1} + (1-\beta_1)\langle g_t, x_t\rangle, &
+    \Delta x_t &= -\frac{\alpha\lambda}{1+\alpha\lambda}\,x_t - \tau_t\,\frac{d_t}{D_t}
+    \end{aligned}$$
+
+    with $\|d_t\|^2_{D^{-1}} = \langle d_t, d_t / D_t\rangle$ and $\rho = 1 - \beta_1^t$ in `momo_step`.
+
+    Args:
+      learning_rate: $\alpha \ge 0$; may be a schedule.
+      b1: $\beta_1 \in [0, 1)$.
+      b2: $\beta_2 \in [0, 1)$.
+      eps: $\epsilon \ge 0$.
+      lower_bound: $f_*$ (used at init, and as a floor when adapting).
+      weight_decay: $\lambda \ge 0$.
+      adapt_lower_bound: raise $f_*$ from the model.
+    """
+    name = "scale_by_momo_adam"
+    validate_bool(name, "adapt_lower_bound", adapt_lower_bound)
+    if is_schedule(lower_bound):
+        raise TypeError(f"{lead(name)}: lower_bound is the first f_*, set at init; it cannot be a schedule.")
+    hyper = {
+        **_momo_hyper(learning_rate, weight_decay, lower_bound),
+        "b1": (b1, UNIT),
+        "b2": (b2, UNIT),
+        "eps": (eps, NONNEGATIVE),
+    }
+    validated(name, hyper)
+
+    def init(params):
+        check_inexact(params, name)
+        dt = estimate_dtype(params)
+        lb = jnp.asarray(lower_bound, hyper_dtype()).astype(dt)
+        return MomoAdamState(full_like(params, 0), full_like(params, 0), jnp.zeros([], dt), jnp.zeros([], dt), lb)
+
+    def update(updates, state, params, count, extra_args):
+        require_params(name, updates, params)
+        check_match(updates, state.exp_avg, name, lambda dt: dt)
+        check_match(updates, state.exp_avg_sq, name, lambda dt: dt)
+        dt = state.barf.dtype
+        h = types.SimpleNamespace(**resolved(name, hyper, count, dt))
+        value = resolve(extra_args["value"], None, "value").astype(dt)
+        t = safe_increment(count).astype(dt)
+        bc1, bc2 = debias(h.b1, t), debias(h.b2, t)
+        barf = h.b1 * state.barf + (1 - h.b1) * value
+
+        def moments(m, v, g):
+            c = lambda x: x.astype(g.dtype)  # noqa: E731
+            m = c(h.b1) * m + (1 - c(h.b1)) * g
+            v = c(h.b2) * v + (1 - c(h.b2)) * g * g
+            return m, v, c(h.eps) + jnp.sqrt(v / c(bc2))
+
+        exp_avg, exp_avg_sq, precond = leafwise(moments, 3, state.exp_avg, state.exp_avg_sq, updates)
+        (weighted,) = leafwise(lambda m, d: (m / d,), 1, exp_avg, precond)
+        sq_norm = tree_inner(exp_avg, weighted, dt)
+        gamma = h.b1 * state.gamma + (1 - h.b1) * tree_inner(updates, params, dt)
+        iprod = tree_inner(exp_avg, params, dt)
+        tau, lb = momo_step(h, barf, gamma, iprod, sq_norm, state.lb, adapt_lower_bound, bc1)
+        shrink = h.learning_rate * h.weight_decay / (1 + h.learning_rate * h.weight_decay)
+        (out,) = leafwise(lambda w, p: (-shrink.astype(p.dtype) * p - tau.astype(p.dtype) * w,), 1, weighted, params)
+        new = MomoAdamState(stored(exp_avg, state.exp_avg), stored(exp_avg_sq, state.exp_avg_sq), barf, gamma, lb)
+        return out, new
+
+    return make_block(name, init, update, needs_step=True, per_leaf=True, extra_args=("value",))

@@ -9,7 +9,7 @@ from gradxform.optimizers import registry
 from gradxform.optimizers.adadelta import adadelta
 from gradxform.optimizers.adagrad import adagrad
 from gradxform.optimizers.adam import adam, adamw, amsgrad, nadam
-from gradxform.optimizers.lr_free import cocob, dadapt_adamw, dog, dowg, mechanize, prodigy
+from gradxform.optimizers.lr_free import cocob, dadapt_adamw, dog, dowg, mechanize, momo, momo_adam, prodigy
 from gradxform.optimizers.rmsprop import rmsprop
 from gradxform.optimizers.sgd import momentum, nesterov, sgd
 
@@ -25,6 +25,8 @@ __all__ = [
     "dowg",
     "mechanize",
     "momentum",
+    "momo",
+    "momo_adam",
     "nadam",
     "nesterov",
     "prodigy",

@@ -1,4 +1,4 @@
-"""Learning-rate-free methods: DoG, DoWG, Prodigy, D-Adaptation AdamW, COCOB, Mechanic.
+"""Learning-rate-free methods: DoG, DoWG, Prodigy, D-Adaptation AdamW, COCOB, Mechanic, MoMo, MoMo-Adam.
 
 Each estimates its own step size; the `learning_rate` argument (default 1.0) only scales
 it (optax.contrib's names, arguments and defaults). They read whole-tree norms, inner
@@ -18,6 +18,8 @@ from gradxform.blocks.lr_free import (
     scale_by_dog,
     scale_by_dowg,
     scale_by_mechanic,
+    scale_by_momo,
+    scale_by_momo_adam,
     scale_by_prodigy,
 )
 from gradxform.core import GradientTransformation, chain, identity, public
@@ -262,3 +264,72 @@ def mechanize(
       num_betas: $n \ge 1$, the number of bettors (static).
     """
     return chain(scale_by_mechanic(base_optimizer, weight_decay, eps, s_init, num_betas))
+
+
+@public
+def momo(
+    learning_rate: Hyperparameter = 1.0,
+    beta: Hyperparameter = 0.9,
+    lower_bound: Hyperparameter = 0.0,
+    weight_decay: Hyperparameter = 0.0,
+    adapt_lower_bound: bool = False,
+) -> GradientTransformation:
+    r"""MoMo (Schaipp, Ohana, Eickenberg, Defazio & Gower, "MoMo: Momentum Models for Adaptive Learning Rates",
+    2024): SGD with momentum whose step is truncated by a model of the loss; `update` needs `value=`, the loss.
+
+    $$\begin{aligned}
+    d_t &= \beta d_{t-1} + (1-\beta)g_t, \quad
+    \bar f_t = \beta \bar f_{t-1} + (1-\beta) f(x_t), \quad
+    \gamma_t = \beta\gamma_{t-1} + (1-\beta)\langle g_t, x_t\rangle \quad (\beta = 0 \text{ at } t = 1),\\
+    \tau_t &= \min\Big(\alpha, \frac{\big((1+\alpha\lambda)(\bar f_t - f_* - \gamma_t) + \langle d_t, x_t\rangle\big)_+}
+    {\|d_t\|^2}\Big), \qquad
+    \Delta x_t = -\frac{\alpha\lambda}{1+\alpha\lambda}\,x_t - \tau_t\,d_t
+    \end{aligned}$$
+
+    Chain: `scale_by_momo(learning_rate, beta, lower_bound, weight_decay, adapt_lower_bound)` (its step size
+    from `momo_step`, shared with `momo_adam`).
+
+    Args:
+      learning_rate: $\alpha \ge 0$, the largest step (1.0); may be a schedule.
+      beta: $\beta \in [0, 1)$.
+      lower_bound: $f_*$, a lower bound on the loss.
+      weight_decay: $\lambda \ge 0$.
+      adapt_lower_bound: raise $f_*$ from the model (for losses whose minimum is not known).
+    """
+    return chain(scale_by_momo(learning_rate, beta, lower_bound, weight_decay, adapt_lower_bound))
+
+
+@public
+def momo_adam(
+    learning_rate: Hyperparameter = 1e-2,
+    b1: Hyperparameter = 0.9,
+    b2: Hyperparameter = 0.999,
+    eps: Hyperparameter = 1e-8,
+    lower_bound: Hyperparameter = 0.0,
+    weight_decay: Hyperparameter = 0.0,
+    adapt_lower_bound: bool = False,
+) -> GradientTransformation:
+    r"""MoMo-Adam (Schaipp et al. 2024): Adam's preconditioned momentum with MoMo's truncated step; `update`
+    needs `value=`, the loss.
+
+    $$\begin{aligned}
+    d_t &= \beta_1 d_{t-1} + (1-\beta_1)g_t, \quad v_t = \beta_2 v_{t-1} + (1-\beta_2)g_t^2, \quad
+    D_t = \epsilon + \sqrt{v_t/(1-\beta_2^t)},\\
+    \tau_t &= \min\Big(\frac{\alpha}{\rho_t}, \frac{\big((1+\alpha\lambda)(\bar f_t - \rho_t f_* - \gamma_t)
+    + \langle d_t, x_t\rangle\big)_+}{\langle d_t, d_t/D_t\rangle}\Big), \quad \rho_t = 1-\beta_1^t, \qquad
+    \Delta x_t = -\frac{\alpha\lambda}{1+\alpha\lambda}\,x_t - \tau_t\,\frac{d_t}{D_t}
+    \end{aligned}$$
+
+    with $\bar f_t$ and $\gamma_t$ moving averages (weight $\beta_1$) of the loss and of $\langle g_t, x_t\rangle$.
+    Chain: `scale_by_momo_adam(...)`.
+
+    Args:
+      learning_rate: $\alpha \ge 0$; may be a schedule.
+      b1: $\beta_1 \in [0, 1)$.
+      b2: $\beta_2 \in [0, 1)$.
+      eps: $\epsilon \ge 0$.
+      lower_bound: $f_*$, a lower bound on the loss.
+      weight_decay: $\lambda \ge 0$.
+      adapt_lower_bound: raise $f_*$ from the model.
+    """
+    return chain(scale_by_momo_adam(learning_rate, b1, b2, eps, lower_bound, weight_decay, adapt_lower_bound))

@@ -503,7 +503,54 @@ def _lr_free_entries() -> list[Entry]:
     cocob_state = {k: k for k in ("cumulative_gradients", "scale", "subgradients", "reward")}
     mech = dict(weight_decay=0.05, eps=1e-7, s_init=0.1, num_betas=4)
     mech_state = {"r": "r", "m": "m", "v": "v", "s": "s", "init_params": "x0"}
+    momo_1 = dict(learning_rate=0.5, beta=0.8, lower_bound=-2.0, weight_decay=1e-2)
+    momo_2 = dict(learning_rate=0.3, beta=0.95, weight_decay=0.1, adapt_lower_bound=True)
+    momo_adam_1 = dict(learning_rate=0.05, b1=0.8, b2=0.99, eps=1e-6, lower_bound=-1.0, weight_decay=1e-2)
+    momo_adam_2 = dict(learning_rate=0.1, b1=0.85, weight_decay=0.1, adapt_lower_bound=True)
+    momo_state = {k: k for k in ("exp_avg", "barf", "gamma", "lb", "count")}
     return [
+        Entry(
+            "momo",
+            o.momo,
+            "lr_free",
+            cases=(
+                Case("non-default", momo_1, Reference("optax.contrib.momo", momo_1, momo_state)),
+                Case("adapt", momo_2, Reference("optax.contrib.momo", momo_2, momo_state)),
+            ),
+            elementwise=False,
+            needs_params=True,
+            extra_args=("value",),
+            supports_complex=False,
+            alias_kwargs=(dict(learning_rate=1e-1),),
+            alias_dtypes=("float32",),
+            race_lr=ones,
+            state_names=("count", "exp_avg", "barf", "gamma", "lb"),
+        ),
+        Entry(
+            "momo_adam",
+            o.momo_adam,
+            "lr_free",
+            cases=(
+                Case(
+                    "non-default",
+                    momo_adam_1,
+                    Reference("optax.contrib.momo_adam", momo_adam_1, dict(momo_state, exp_avg_sq="exp_avg_sq")),
+                ),
+                Case(
+                    "adapt",
+                    momo_adam_2,
+                    Reference("optax.contrib.momo_adam", momo_adam_2, dict(momo_state, exp_avg_sq="exp_avg_sq")),
+                ),
+            ),
+            elementwise=False,
+            needs_params=True,
+            extra_args=("value",),
+            supports_complex=False,
+            alias_kwargs=(dict(learning_rate=1e-1),),
+            alias_dtypes=("float32",),
+            race_lr=_lr_table(ravine=0.1, rosenbrock=0.1, saddle=0.1, digits=0.01),
+            state_names=("count", "exp_avg", "exp_avg_sq", "barf", "gamma", "lb"),
+        ),
         Entry(
             "cocob",
             o.cocob,
