@@ -139,7 +139,7 @@ def param_leaves(state, allow_none: bool = False):
     """(param name, leaf) for every state leaf whose key path ends in a parameter name.
 
     Such a leaf has its parameter's shape, or is a factor of it or a placeholder (see `expected_sharding`).
-    Asserts that the rest are replicated scalars, and (unless `allow_none`) that there is some.
+    Asserts that the rest are scalars or replicated small vectors, and (unless `allow_none`) that there is some.
     """
     out = []
     for path, leaf in jax.tree_util.tree_flatten_with_path(state)[0]:
@@ -149,7 +149,9 @@ def param_leaves(state, allow_none: bool = False):
             assert leaf.shape in (SHAPES[k], (1,), ()) or _factor_specs(k, leaf.shape, ()), (path, leaf.shape)
             out.append((last.key, leaf))
         else:
-            assert leaf.ndim == 0, f"non-parameter state leaf {jax.tree_util.keystr(path)} is not a scalar"
+            # a scalar (a count, an estimate) or a small replicated vector of them (Mechanic's bettors)
+            where = jax.tree_util.keystr(path)
+            assert leaf.ndim == 0 or leaf.sharding.is_fully_replicated, f"non-parameter state leaf {where} is sharded"
             if hasattr(leaf, "sharding"):
                 assert leaf.sharding.is_fully_replicated, jax.tree_util.keystr(path)
     assert out or allow_none

@@ -116,12 +116,16 @@ def test_bad_arguments_are_refused_by_name(make, match):
 
 
 @pytest.mark.parametrize(
-    "tx", [gx.dog(), gx.dowg(), gx.prodigy(), gx.dadapt_adamw()], ids=["dog", "dowg", "prodigy", "dadapt_adamw"]
+    "tx",
+    [gx.dog(), gx.dowg(), gx.prodigy(), gx.dadapt_adamw(), gx.cocob(), gx.mechanize(gx.sgd(0.1))],
+    ids=["dog", "dowg", "prodigy", "dadapt_adamw", "cocob", "mechanize"],
 )
 def test_update_needs_the_parameters_and_changes_nothing(tx):
     state = tx.init(PARAMS)
     before = jax.tree.map(np.asarray, state)
-    with pytest.raises(ValueError, match=r"^(dog|dowg|prodigy|dadapt_adamw): update needs the parameters"):
+    with pytest.raises(
+        ValueError, match=r"^(dog|dowg|prodigy|dadapt_adamw|cocob|mechanize): update needs the parameters"
+    ):
         tx.update(GRADS, state, None)
     for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(state)):
         np.testing.assert_array_equal(a, np.asarray(b))
@@ -215,5 +219,152 @@ def test_zero_gradients_keep_the_estimate_finite(make):
     ],
 )
 def test_bad_adaptation_arguments_are_refused_by_name(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# COCOB and Mechanic
+
+
+@pytest.mark.parametrize("alpha", [1.0, 100.0])
+def test_cocob_first_step_is_minus_sign_over_max_two_alpha(alpha):
+    """x_1 = x_0 + C_1 / (L_1 max(G_1 + L_1, alpha L_1)) (L_1 + R_1) with L_1 = G_1 = |g|, C_1 = -g, R_1 = 0."""
+    tx = gx.cocob(alpha=alpha, eps=1e-12)
+    u, _ = tx.update(GRADS, tx.init(PARAMS), PARAMS)
+    _close(u, jax.tree.map(lambda g: -jnp.sign(g) / max(2.0, alpha), GRADS), rtol=1e-6)
+
+
+def test_cocob_on_a_1d_quadratic_follows_the_betting_recursion():
+    alpha, eps, target = 10.0, 1e-8, 3.0
+    tx = gx.cocob(alpha=alpha, eps=eps)
+    x = jnp.array([0.5])
+    s = tx.init(x)
+    x0, L, G, R, C, xs = 0.5, eps, 0.0, 0.0, 0.0, 0.5
+    for _ in range(25):
+        g = xs - target
+        L, G = max(L, abs(g)), G + abs(g)
+        R, C = max(R - g * (xs - x0), 0.0), C - g
+        xs = x0 + C / (L * max(G + L, alpha * L)) * (L + R)
+        u, s = tx.update(x - target, s, x)
+        x = gx.apply_updates(x, u)
+        assert float(x[0]) == pytest.approx(xs, rel=1e-5, abs=1e-6)
+    assert float(s.reward[0]) == pytest.approx(R, rel=1e-4)
+    assert abs(float(x[0]) - target) < 0.5  # it bet its way towards the minimum
+
+
+def test_cocob_ignores_a_common_scale_of_the_gradients():
+    a, b = gx.cocob(learning_rate=1.0), gx.cocob(learning_rate=7.0)
+    ua, _ = a.update(GRADS, a.init(PARAMS), PARAMS)
+    ub, _ = b.update(GRADS, b.init(PARAMS), PARAMS)
+    _close(ua, ub, rtol=1e-6)
+
+
+def test_mechanic_first_step_is_s_init_times_the_base_step():
+    with jax.enable_x64(True):  # the update is x_1 - x_t, computed from x_0: float32 would round it at 1e-7 |x|
+        params = jax.tree.map(lambda x: x.astype(jnp.float64), PARAMS)
+        grads = jax.tree.map(lambda x: x.astype(jnp.float64), GRADS)
+        tx = gx.mechanize(gx.sgd(1.0), s_init=1e-3, num_betas=3)
+        u, s = tx.update(grads, tx.init(params), params)
+        _close(u, jax.tree.map(lambda g: -1e-3 * g, grads), rtol=1e-9)  # h_1 = 0: each bettor holds s_init / n
+    np.testing.assert_allclose(np.asarray(s.s), np.full(3, 1e-3 / 3), rtol=1e-9)
+
+
+def test_mechanic_reads_what_its_base_optimizer_reads():
+    tx = gx.mechanize(gx.adam(1e-2))
+    state = tx.init(PARAMS)
+    assert isinstance(state, gx.StepState)  # Adam's bias correction reads the one count
+    _, state = tx.update(GRADS, state, PARAMS)
+    assert int(state.count) == 1
+    assert gx.tree_get(state, "mu") is not None
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: gx.cocob(alpha=0.0), r"^cocob: alpha=0.0 is out of range; allowed: \(0, inf\)"),
+        (lambda: gx.cocob(eps=lambda c: 1e-8), r"^cocob: eps is the first scale L_0"),
+        (lambda: gx.cocob(weight_decay=-0.1), r"^cocob: weight_decay=-0.1 is out of range"),
+        (lambda: gx.mechanize(gx.sgd(0.1), num_betas=0), r"^mechanize: num_betas=0 must be an int >= 1"),
+        (lambda: gx.mechanize(gx.sgd(0.1), num_betas=2.0), r"^mechanize: num_betas=2.0 must be an int >= 1"),
+        (lambda: gx.mechanize(gx.sgd(0.1), s_init=0.0), r"^mechanize: s_init=0.0 is out of range"),
+        (lambda: gx.mechanize(gx.sgd), r"^mechanize: expected a gradient transformation"),
+    ],
+)
+def test_bad_betting_arguments_are_refused_by_name(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# MoMo and MoMo-Adam: they read the loss
+
+
+def _value(params, target=1.0):
+    return sum(0.5 * jnp.sum((x - target) ** 2) for x in jax.tree.leaves(params))
+
+
+@pytest.mark.parametrize("cap", [1e-3, 10.0])
+@pytest.mark.parametrize("lower_bound", [0.0, -1.0])
+def test_momo_first_step_is_the_truncated_polyak_step(cap, lower_bound):
+    """At t = 1 the averages are the first samples: tau = min(alpha, (f - f_*) / |g|^2)."""
+    f = float(_value(PARAMS))
+    tx = gx.momo(cap, lower_bound=lower_bound)
+    u, s = tx.update(GRADS, tx.init(PARAMS), PARAMS, value=f)
+    tau = min(cap, (f - lower_bound) / _norm(GRADS) ** 2)
+    _close(u, jax.tree.map(lambda g: -tau * g, GRADS), rtol=1e-5)
+    assert float(s.inner_state.barf) == pytest.approx(f)
+
+
+def test_momo_adam_first_step_is_the_preconditioned_polyak_step():
+    """At t = 1, with D = eps + |g|: u = -min(alpha, f / sum(g^2 / D)) g / D (the bias corrections cancel)."""
+    f, eps, cap = float(_value(PARAMS)), 1e-8, 10.0
+    tx = gx.momo_adam(cap, eps=eps)
+    u, _ = tx.update(GRADS, tx.init(PARAMS), PARAMS, value=f)
+    d = jax.tree.map(lambda g: eps + jnp.abs(g), GRADS)
+    denom = sum(float(jnp.sum(g**2 / x)) for g, x in zip(jax.tree.leaves(GRADS), jax.tree.leaves(d)))
+    tau = min(cap, f / denom)
+    _close(u, jax.tree.map(lambda g, x: -tau * g / x, GRADS, d), rtol=1e-5)
+
+
+def test_momo_takes_no_step_at_the_lower_bound():
+    tx = gx.momo(1.0, lower_bound=2.0)
+    u, _ = tx.update(GRADS, tx.init(PARAMS), PARAMS, value=2.0)  # f = f_*: the model says we are there
+    assert all(float(jnp.max(jnp.abs(x))) == 0.0 for x in jax.tree.leaves(u))
+
+
+def test_momo_adapts_its_lower_bound_from_the_model():
+    tx = gx.momo(1.0, lower_bound=-5.0, adapt_lower_bound=True)
+    s = tx.init(PARAMS)
+    p = PARAMS
+    for _ in range(3):
+        value, g = jax.value_and_grad(_value)(p)
+        u, s = tx.update(g, s, p, value=value)
+        p = gx.apply_updates(p, u)
+    assert float(s.inner_state.lb) > -5.0  # raised from the model towards the loss's minimum, 0
+    assert float(s.inner_state.lb) <= float(_value(p)) + 1e-6
+
+
+@pytest.mark.parametrize("make", [gx.momo, gx.momo_adam], ids=["momo", "momo_adam"])
+def test_momo_refuses_an_update_without_the_loss_and_changes_nothing(make):
+    tx = make()
+    state = tx.init(PARAMS)
+    with pytest.raises(TypeError, match=rf"^{make.__name__}: update needs value="):
+        tx.update(GRADS, state, PARAMS)
+    with pytest.raises(ValueError, match=rf"^{make.__name__}: value must be a scalar"):
+        tx.update(GRADS, state, PARAMS, value=jnp.ones(3))
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: gx.momo(beta=1.0), r"^momo: beta=1.0 is out of range; allowed: \[0, 1\)"),
+        (lambda: gx.momo(adapt_lower_bound=1), r"^momo: adapt_lower_bound=1 must be True or False"),
+        (lambda: gx.momo(lower_bound=lambda c: 0.0), r"^momo: lower_bound is the first f_\*"),
+        (lambda: gx.momo_adam(b2=-0.1), r"^momo_adam: b2=-0.1 is out of range"),
+        (lambda: gx.momo_adam(weight_decay=-1.0), r"^momo_adam: weight_decay=-1.0 is out of range"),
+    ],
+)
+def test_bad_momo_arguments_are_refused_by_name(make, match):
     with pytest.raises((ValueError, TypeError), match=match):
         make()

@@ -9,7 +9,7 @@ the parameters and the start point $x_0$, and keeps its estimates as scalars:
   distance to the solution, raised by `d_estimate` (Mishchenko & Defazio 2023;
   Defazio & Mishchenko 2023);
 * `scale_by_cocob`: coin betting, one bettor per parameter (Orabona & Tommasi 2017);
-* `mechanize`: a scale learned by betting on top of any optimizer (Cutkosky et al. 2023).
+* `scale_by_mechanic`: a scale learned by betting on top of any optimizer (Cutkosky et al. 2023).
 
 Scalars are kept in the parameters' compute dtype (float32, or float64 for float64
 trees): a bfloat16 model keeps its estimates in float32. Per-parameter fields (the start
@@ -26,12 +26,22 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradxform.blocks.base import field, require_params, stored
+from gradxform.blocks.base import field, map_leaves, require_params, stored
 from gradxform.blocks.correction import debias
 from gradxform.core.state import per_param
-from gradxform.core.transform import GradientTransformation, make_block
+from gradxform.core.transform import GradientTransformation, block_of, make_block
 from gradxform.errors import lead
-from gradxform.hyper.validate import NONNEGATIVE, POSITIVE, UNIT, Range, check_rounding, validate, validate_bool
+from gradxform.hyper.validate import (
+    ANY,
+    NONNEGATIVE,
+    POSITIVE,
+    UNIT,
+    Range,
+    check_rounding,
+    validate,
+    validate_bool,
+    validate_int,
+)
 from gradxform.hyper.values import Hyperparameter, is_schedule, resolve
 from gradxform.numerics.checks import check_inexact, check_match
 from gradxform.numerics.counts import safe_increment
@@ -521,3 +531,382 @@ def scale_by_dadapt_adam(
         return out, new
 
     return make_block(name, init, update, needs_step=True, per_leaf=True)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Coin betting.
+
+
+@per_param("init_params", "cumulative_gradients", "scale", "subgradients", "reward")
+class COCOBState(NamedTuple):
+    """Per parameter: `init_params` $x_0$, `cumulative_gradients` $C_t = -\\sum g$, `scale` $L_t$,
+    `subgradients` $G_t = \\sum |g|$, `reward` $R_t$."""
+
+    init_params: PyTree
+    cumulative_gradients: PyTree
+    scale: PyTree
+    subgradients: PyTree
+    reward: PyTree
+
+
+def scale_by_cocob(alpha: Hyperparameter = 100.0, eps: Hyperparameter = 1e-8) -> GradientTransformation:
+    r"""COCOB-Backprop (Orabona & Tommasi 2017): each parameter bets a fraction of its wealth on its gradients.
+
+    $$\begin{aligned}
+    L_t &= \max(L_{t-1}, |g_t|),\ L_0 = \epsilon, &
+    G_t &= G_{t-1} + |g_t|, &
+    R_t &= \max(R_{t-1} - g_t (x_t - x_0), 0), &
+    C_t &= C_{t-1} - g_t,\\
+    x_{t+1} &= x_0 + \frac{C_t}{L_t \max(G_t + L_t, \alpha L_t)}\,(L_t + R_t), &
+    \text{output } & x_{t+1} - x_t
+    \end{aligned}$$
+
+    elementwise: $L$ is the largest gradient seen, $R$ the reward (wealth won), $C/(L\max(G+L,\alpha L))$ the
+    fraction bet. The output is a parameter update already (no learning rate after it).
+
+    Args:
+      alpha: $\alpha > 0$, caps the bet while $G_t$ is small.
+      eps: $\epsilon > 0$, the first $L$ (used once, at init).
+    """
+    name = "scale_by_cocob"
+    if is_schedule(eps):
+        raise TypeError(f"{lead(name)}: eps is the first scale L_0, set at init; it cannot be a schedule.")
+    validate(name, "eps", eps, POSITIVE)
+    hyper = {"alpha": (alpha, POSITIVE)}
+    needs_step = validated(name, hyper)
+
+    def init(params):
+        check_inexact(params, name)
+        zeros = functools.partial(full_like, params, 0)
+        return COCOBState(start_point(params), zeros(), jax.tree.map(first_scale, params), zeros(), zeros())
+
+    def first_scale(x):
+        # L_0 = eps, or the storage dtype's smallest positive number where eps rounds to 0 (float16's 1e-8):
+        # a zero L would make the bet of a zero gradient 0/0.
+        dt = dtype_of(x)
+        value = jnp.maximum(jnp.asarray(eps, hyper_dtype()).astype(dt), jnp.finfo(dt).smallest_subnormal)
+        return full_like(x, 0) + value
+
+    def update(updates, state, params, count, extra_args):
+        _check_start(name, updates, params, state.init_params)
+        for f in COCOBState._fields[1:]:
+            check_match(updates, getattr(state, f), name, lambda dt: dt)
+        narrow = {real_dtype(compute_dtype(x.dtype)) for x in jax.tree.leaves(updates)}
+        for dt in narrow - {hyper_dtype()}:
+            check_rounding(name, "alpha", alpha, POSITIVE, dt)
+        values = {"alpha": resolve(alpha, count, "alpha")}
+
+        def fn(h, g, x0, c, L, G, R, p):
+            L = jnp.maximum(L, jnp.abs(g))
+            G = G + jnp.abs(g)
+            R = jnp.maximum(R - g * (p - x0), 0)
+            c = c - g
+            return -p + (x0 + c / (L * jnp.maximum(G + L, h.alpha * L)) * (L + R)), c, L, G, R
+
+        trees = [state.init_params, *(getattr(state, f) for f in COCOBState._fields[1:]), params]
+        results = map_leaves(fn, values, None, updates, *trees)
+        new = [stored(field(updates, results, i + 1), getattr(state, f)) for i, f in enumerate(COCOBState._fields[1:])]
+        return field(updates, results, 0), COCOBState(state.init_params, *new)
+
+    return make_block(name, init, update, needs_step=needs_step)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Mechanic: a learned scale on top of any optimizer.
+
+
+@per_param("init_params")
+class MechanicState(NamedTuple):
+    """`base_optimizer_state`: the inner optimizer's; `r`, `m`, `v`, `s`: one bettor per $\\beta_i$ (vectors of
+    `num_betas`); `init_params`: $x_0$."""
+
+    base_optimizer_state: Any
+    r: jax.Array
+    m: jax.Array
+    v: jax.Array
+    s: jax.Array
+    init_params: PyTree
+
+
+def scale_by_mechanic(
+    base_optimizer: GradientTransformation,
+    weight_decay: Hyperparameter = 1e-2,
+    eps: Hyperparameter = 1e-8,
+    s_init: Hyperparameter = 1e-6,
+    num_betas: int = 6,
+) -> GradientTransformation:
+    r"""Mechanic (Cutkosky, Defazio & Mehta 2023): a scale $S_t = \sum_i s_{t,i}$ of the inner optimizer's
+    steps, learned by coin betting with `num_betas` bettors.
+
+    With $\Delta_t$ the sum of the inner optimizer's updates so far ($x_t = x_0 + S_{t-1}\Delta_t$):
+
+    $$\begin{aligned}
+    \tilde g_t &= g_t + \lambda\,S_{t-1}\frac{\|g_t\|}{\|x_t\| + \epsilon}\,x_t, &
+    h_t &= \Big\langle \tilde g_t, \frac{x_0 - x_t}{S_{t-1} + \epsilon}\Big\rangle,\\
+    m_{t,i} &= \max(\beta_i m_{t-1,i}, |h_t| + \epsilon), &
+    v_{t,i} &= \beta_i^2 v_{t-1,i} + h_t^2,\\
+    r_{t,i} &= \beta_i r_{t-1,i} + \mathrm{clip}(h_t, \pm m_{t-1,i})\,s_{t-1,i}, &
+    s_{t,i} &= \frac{\frac{s_{init}}{n}\,m_{t,i} + \max(r_{t,i}, 0)}{\sqrt{v_{t,i}} + \epsilon},\\
+    x_{t+1} &= x_0 - S_t\Big(\frac{x_0 - x_t}{S_{t-1} + \epsilon} - u_t\Big)
+    \end{aligned}$$
+
+    with $\beta_i = 1 - 10^{-i}$, $i = 1..n$, $u_t$ the inner optimizer's update and whole-tree norms and
+    products. The output is $x_{t+1} - x_t$. optax.contrib's form; its state keeps $x_0$ from `init`
+    (optax's from the first update), so `init` wants the real parameters.
+
+    Args:
+      base_optimizer: the inner optimizer (any gradxform or optax transform).
+      weight_decay: $\lambda \ge 0$.
+      eps: $\epsilon > 0$.
+      s_init: $s_{init} > 0$, the first total scale $S_0$.
+      num_betas: $n \ge 1$ bettors (static).
+    """
+    name = "scale_by_mechanic"
+    inner = block_of(base_optimizer, "scale_by_mechanic (base_optimizer)")
+    n = validate_int(name, "num_betas", num_betas, 1)
+    hyper = {"weight_decay": (weight_decay, NONNEGATIVE), "eps": (eps, POSITIVE), "s_init": (s_init, POSITIVE)}
+    needs_step = validated(name, hyper) or inner.needs_step
+    if is_schedule(s_init):
+        raise TypeError(f"{lead(name)}: s_init is the bettors' first scale, set at init; it cannot be a schedule.")
+
+    def init(params):
+        check_inexact(params, name)
+        dt = estimate_dtype(params)
+        z = jnp.zeros([n], dt)
+        s = jnp.ones([n], dt) * jnp.asarray(s_init, hyper_dtype()).astype(dt)
+        return MechanicState(inner.init(params), z, jnp.zeros([n], dt), jnp.zeros([n], dt), s, start_point(params))
+
+    def update(updates, state, params, count, extra_args):
+        _check_start(name, updates, params, state.init_params)
+        inner_u, inner_state = inner.update(updates, state.base_optimizer_state, params, count, extra_args)
+        dt = state.s.dtype
+        h = types.SimpleNamespace(**resolved(name, hyper, count, dt))
+        s_sum = jnp.sum(state.s)
+        g_norm = jnp.sqrt(tree_sq_norm(updates, dt))
+        p_norm = jnp.sqrt(tree_sq_norm(params, dt))
+        decay = h.weight_decay * s_sum * g_norm / (p_norm + h.eps)
+        (delta_prev,) = leafwise(
+            lambda x0, p: ((x0 - p) / (s_sum + h.eps).astype(p.dtype),), 1, state.init_params, params
+        )
+        (decayed,) = leafwise(lambda g, p: (g + decay.astype(g.dtype) * p,), 1, updates, params)
+        hh = tree_inner(decayed, delta_prev, dt)
+        betas = jnp.asarray([1.0 - 0.1**i for i in range(1, n + 1)], hyper_dtype()).astype(dt)  # constants
+        clipped = jnp.clip(hh, -state.m, state.m)
+        m = jnp.maximum(betas * state.m, jnp.abs(hh) + h.eps)
+        v = betas**2 * state.v + hh**2
+        r = betas * state.r + clipped * state.s
+        wealth = (h.s_init / n) * m + jnp.maximum(0.0, r)
+        s = wealth / (jnp.sqrt(v) + h.eps)
+        total = jnp.sum(s)
+
+        def step(x0, d, u, p):
+            return ((x0 - total.astype(p.dtype) * (d - u)) - p,)
+
+        (out,) = leafwise(step, 1, state.init_params, delta_prev, inner_u, params)
+        return out, MechanicState(inner_state, r, m, v, s, state.init_params)
+
+    return make_block(name, init, update, needs_step=needs_step, per_leaf=True, extra_args=inner.extra_args)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# MoMo: model-based momentum, a Polyak-type step from the loss value.
+
+
+def momo_step(
+    h: Any,
+    barf: jax.Array,
+    gamma: jax.Array,
+    iprod: jax.Array,
+    sq_norm: jax.Array,
+    lb: jax.Array,
+    adapt: bool,
+    bc1: jax.Array,
+) -> tuple[jax.Array, jax.Array]:
+    """MoMo's truncated step $\\tau_t$ and the next lower bound (Schaipp et al. 2024), shared by `momo` and
+    `momo_adam` (whose first moment is bias-corrected by `bc1`; 1 for `momo`).
+
+    $$\\tau_t = \\min\\Big(\\frac{\\alpha}{\\rho},\\ \\frac{\\big((1+\\alpha\\lambda)
+    (\\bar f_t - \\rho\\,f_* - \\gamma_t) + \\langle d_t, x_t\\rangle\\big)_+}{\\|d_t\\|^2}\\Big)$$
+
+    with $\\rho$ = `bc1`, $f_*$ the lower bound (raised from the model's cap when `adapt`) and
+    $\\|d_t\\|^2$ the (preconditioned) squared norm of the momentum; 0 where that norm is below float64's eps.
+    """
+    one = 1 + h.learning_rate * h.weight_decay
+    if adapt:
+        cap = one * (barf - gamma) + iprod
+        lb = jnp.where(cap < one * bc1 * lb, jnp.maximum(cap / (2 * bc1 * one), h.lower_bound), lb)
+    tiny = sq_norm <= jnp.finfo(float).eps
+    t1 = jnp.maximum(one * (barf - bc1 * lb - gamma) + iprod, 0.0) / jnp.where(tiny, 1, sq_norm)
+    tau = jnp.minimum(h.learning_rate / bc1, jnp.where(tiny, 0.0, t1))
+    if adapt:
+        lb = jnp.maximum(((barf + iprod - gamma) - (1 / 2) * tau * sq_norm) / bc1, h.lower_bound)
+    return tau, lb
+
+
+def _momo_hyper(learning_rate, weight_decay, lower_bound) -> dict:
+    return {
+        "learning_rate": (learning_rate, NONNEGATIVE),
+        "weight_decay": (weight_decay, NONNEGATIVE),
+        "lower_bound": (lower_bound, ANY),
+    }
+
+
+@per_param("exp_avg")
+class MomoState(NamedTuple):
+    """`exp_avg`: $d_t$, the momentum of the gradients; `barf`: $\\bar f_t$, of the losses; `gamma`: $\\gamma_t$,
+    of $\\langle g_t, x_t\\rangle$; `lb`: the lower bound $f_*$."""
+
+    exp_avg: PyTree
+    barf: jax.Array
+    gamma: jax.Array
+    lb: jax.Array
+
+
+def scale_by_momo(
+    learning_rate: Hyperparameter = 1.0,
+    beta: Hyperparameter = 0.9,
+    lower_bound: Hyperparameter = 0.0,
+    weight_decay: Hyperparameter = 0.0,
+    adapt_lower_bound: bool = False,
+) -> GradientTransformation:
+    r"""MoMo's step (Schaipp, Ohana, Eickenberg, Defazio & Gower 2024): SGD with momentum whose step is the
+    Polyak-type `momo_step` from a model of the loss; reads the loss through `update(..., value=)`.
+
+    $$\begin{aligned}
+    \beta_t &= \beta\ (t > 1),\ 0\ (t = 1), &
+    d_t &= \beta_t d_{t-1} + (1-\beta_t)\,g_t, &
+    \bar f_t &= \beta_t \bar f_{t-1} + (1-\beta_t)\,f(x_t), &
+    \gamma_t &= \beta_t\gamma_{t-1} + (1-\beta_t)\langle g_t, x_t\rangle,\\
+    \Delta x_t &= -\frac{\alpha\lambda}{1+\alpha\lambda}\,x_t - \tau_t\,d_t
+    \end{aligned}$$
+
+    Args:
+      learning_rate: $\alpha \ge 0$, the largest step; may be a schedule.
+      beta: $\beta \in [0, 1)$.
+      lower_bound: $f_*$, a lower bound on the loss (used at init, and as a floor when adapting).
+      weight_decay: $\lambda \ge 0$.
+      adapt_lower_bound: raise $f_*$ from the model (for losses whose minimum is unknown).
+    """
+    name = "scale_by_momo"
+    validate_bool(name, "adapt_lower_bound", adapt_lower_bound)
+    if is_schedule(lower_bound):
+        raise TypeError(f"{lead(name)}: lower_bound is the first f_*, set at init; it cannot be a schedule.")
+    hyper = {**_momo_hyper(learning_rate, weight_decay, lower_bound), "beta": (beta, UNIT)}
+    validated(name, hyper)
+
+    def init(params):
+        check_inexact(params, name)
+        dt = estimate_dtype(params)
+        z = jnp.zeros([], dt)
+        return MomoState(full_like(params, 0), z, jnp.zeros([], dt), jnp.asarray(lower_bound, hyper_dtype()).astype(dt))
+
+    def update(updates, state, params, count, extra_args):
+        require_params(name, updates, params)
+        check_match(updates, state.exp_avg, name, lambda dt: dt)
+        dt = state.barf.dtype
+        h = types.SimpleNamespace(**resolved(name, hyper, count, dt))
+        value = resolve(extra_args["value"], None, "value").astype(dt)
+        bt = jnp.where(count == 0, jnp.zeros([], dt), h.beta)
+        barf = bt * state.barf + (1 - bt) * value
+        (exp_avg,) = leafwise(
+            lambda m, g: (bt.astype(g.dtype) * m + (1 - bt.astype(g.dtype)) * g,), 1, state.exp_avg, updates
+        )
+        gamma = bt * state.gamma + (1 - bt) * tree_inner(updates, params, dt)
+        sq_norm = tree_sq_norm(exp_avg, dt)
+        iprod = tree_inner(exp_avg, params, dt)
+        tau, lb = momo_step(h, barf, gamma, iprod, sq_norm, state.lb, adapt_lower_bound, jnp.ones([], dt))
+        shrink = h.learning_rate * h.weight_decay / (1 + h.learning_rate * h.weight_decay)
+        (out,) = leafwise(lambda m, p: (-shrink.astype(p.dtype) * p - tau.astype(p.dtype) * m,), 1, exp_avg, params)
+        return out, MomoState(stored(exp_avg, state.exp_avg), barf, gamma, lb)
+
+    return make_block(name, init, update, needs_step=True, per_leaf=True, extra_args=("value",))
+
+
+@per_param("exp_avg", "exp_avg_sq")
+class MomoAdamState(NamedTuple):
+    """`exp_avg`, `exp_avg_sq`: Adam's moments; `barf`, `gamma`, `lb`: as `MomoState`'s."""
+
+    exp_avg: PyTree
+    exp_avg_sq: PyTree
+    barf: jax.Array
+    gamma: jax.Array
+    lb: jax.Array
+
+
+def scale_by_momo_adam(
+    learning_rate: Hyperparameter = 1e-2,
+    b1: Hyperparameter = 0.9,
+    b2: Hyperparameter = 0.999,
+    eps: Hyperparameter = 1e-8,
+    lower_bound: Hyperparameter = 0.0,
+    weight_decay: Hyperparameter = 0.0,
+    adapt_lower_bound: bool = False,
+) -> GradientTransformation:
+    r"""MoMo-Adam's step (Schaipp et al. 2024): Adam's preconditioned momentum with `momo_step`'s step size.
+
+    $$\begin{aligned}
+    d_t &= \beta_1 d_{t-1} + (1-\beta_1)g_t, & v_t &= \beta_2 v_{t-1} + (1-\beta_2)g_t^2, &
+    D_t &= \epsilon + \sqrt{v_t / (1-\beta_2^t)},\\
+    \bar f_t &= \beta_1\bar f_{t-1} + (1-\beta_1) f(x_t), &
+    \gamma_t &= \beta_1\gamma_{t-1} + (1-\beta_1)\langle g_t, x_t\rangle, &
+    \Delta x_t &= -\frac{\alpha\lambda}{1+\alpha\lambda}\,x_t - \tau_t\,\frac{d_t}{D_t}
+    \end{aligned}$$
+
+    with $\|d_t\|^2_{D^{-1}} = \langle d_t, d_t / D_t\rangle$ and $\rho = 1 - \beta_1^t$ in `momo_step`.
+
+    Args:
+      learning_rate: $\alpha \ge 0$; may be a schedule.
+      b1: $\beta_1 \in [0, 1)$.
+      b2: $\beta_2 \in [0, 1)$.
+      eps: $\epsilon \ge 0$.
+      lower_bound: $f_*$ (used at init, and as a floor when adapting).
+      weight_decay: $\lambda \ge 0$.
+      adapt_lower_bound: raise $f_*$ from the model.
+    """
+    name = "scale_by_momo_adam"
+    validate_bool(name, "adapt_lower_bound", adapt_lower_bound)
+    if is_schedule(lower_bound):
+        raise TypeError(f"{lead(name)}: lower_bound is the first f_*, set at init; it cannot be a schedule.")
+    hyper = {
+        **_momo_hyper(learning_rate, weight_decay, lower_bound),
+        "b1": (b1, UNIT),
+        "b2": (b2, UNIT),
+        "eps": (eps, NONNEGATIVE),
+    }
+    validated(name, hyper)
+
+    def init(params):
+        check_inexact(params, name)
+        dt = estimate_dtype(params)
+        lb = jnp.asarray(lower_bound, hyper_dtype()).astype(dt)
+        return MomoAdamState(full_like(params, 0), full_like(params, 0), jnp.zeros([], dt), jnp.zeros([], dt), lb)
+
+    def update(updates, state, params, count, extra_args):
+        require_params(name, updates, params)
+        check_match(updates, state.exp_avg, name, lambda dt: dt)
+        check_match(updates, state.exp_avg_sq, name, lambda dt: dt)
+        dt = state.barf.dtype
+        h = types.SimpleNamespace(**resolved(name, hyper, count, dt))
+        value = resolve(extra_args["value"], None, "value").astype(dt)
+        t = safe_increment(count).astype(dt)
+        bc1, bc2 = debias(h.b1, t), debias(h.b2, t)
+        barf = h.b1 * state.barf + (1 - h.b1) * value
+
+        def moments(m, v, g):
+            c = lambda x: x.astype(g.dtype)  # noqa: E731
+            m = c(h.b1) * m + (1 - c(h.b1)) * g
+            v = c(h.b2) * v + (1 - c(h.b2)) * g * g
+            return m, v, c(h.eps) + jnp.sqrt(v / c(bc2))
+
+        exp_avg, exp_avg_sq, precond = leafwise(moments, 3, state.exp_avg, state.exp_avg_sq, updates)
+        (weighted,) = leafwise(lambda m, d: (m / d,), 1, exp_avg, precond)
+        sq_norm = tree_inner(exp_avg, weighted, dt)
+        gamma = h.b1 * state.gamma + (1 - h.b1) * tree_inner(updates, params, dt)
+        iprod = tree_inner(exp_avg, params, dt)
+        tau, lb = momo_step(h, barf, gamma, iprod, sq_norm, state.lb, adapt_lower_bound, bc1)
+        shrink = h.learning_rate * h.weight_decay / (1 + h.learning_rate * h.weight_decay)
+        (out,) = leafwise(lambda w, p: (-shrink.astype(p.dtype) * p - tau.astype(p.dtype) * w,), 1, weighted, params)
+        new = MomoAdamState(stored(exp_avg, state.exp_avg), stored(exp_avg_sq, state.exp_avg_sq), barf, gamma, lb)
+        return out, new
+
+    return make_block(name, init, update, needs_step=True, per_leaf=True, extra_args=("value",))

@@ -23,7 +23,7 @@ from gradxform.optimizers.ademamix import ademamix
 from gradxform.optimizers.adopt import adopt
 from gradxform.optimizers.asgd import asgd
 from gradxform.optimizers.layerwise import fromage, lamb, lars, novograd
-from gradxform.optimizers.lr_free import dadapt_adamw, dog, dowg, prodigy
+from gradxform.optimizers.lr_free import cocob, dadapt_adamw, dog, dowg, mechanize, momo, momo_adam, prodigy
 from gradxform.optimizers.madgrad import madgrad
 from gradxform.optimizers.muon import muon
 from gradxform.optimizers.noisy import noisy_sgd
@@ -45,11 +45,15 @@ __all__ = [
     "fromage",
     "lamb",
     "lars",
+    "cocob",
     "dadapt_adamw",
     "dog",
     "dowg",
+    "mechanize",
     "momentum",
     "muon",
+    "momo",
+    "momo_adam",
     "nadam",
     "nesterov",
     "prodigy",

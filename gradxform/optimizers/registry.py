@@ -80,6 +80,9 @@ class Entry:
         the parabola and Rosenbrock, 10,000 steps, float32 and complex64, within 3e-2), optax's settings.
       alias_targets: which of those problems apply (`("parabola", "rosenbrock")`).
       alias_dtypes: the dtypes they run in (optax's test skips complex64 for some optimizers).
+      alias_steps: how many steps those problems run (optax's alias tests: 10,000; its contrib tests: 30,000).
+      lr_invariant: the trajectory does not depend on `lr_arg` at all (COCOB: its bettors undo any common scale
+        of the gradients, which is all its `learning_rate` is).
       static_args: numeric arguments whose value chooses the chain's blocks (torch.optim's `momentum=0`
         means no momentum buffer); `inject_hyperparams` keeps them static when named in its `static_args`.
       matrix_math: its update of a leaf multiplies the leaf as a matrix (Newton-Schulz, eigenbases), so
@@ -111,6 +114,8 @@ class Entry:
     matrix_math: bool = False
     param_ranks: tuple[int, ...] | None = None
     smooth: bool = True
+    alias_steps: int = 10_000
+    lr_invariant: bool = False
 
     def build(self, learning_rate: float = 1e-2) -> GradientTransformation:
         """A default instance with this learning rate (every other argument at its default)."""
@@ -125,6 +130,34 @@ class Entry:
         """The factory's arguments with defaults, from its signature."""
         params = inspect.signature(self.factory).parameters
         return {k: p.default for k, p in params.items() if p.default is not inspect.Parameter.empty}
+
+
+class Foreign:
+    """A transform of another library, named by the dotted path of its factory and built on first use (an
+    argument of a reference, e.g. optax.contrib.mechanize's base optimizer; the registry imports no optax)."""
+
+    def __init__(self, target: str, *args: Any, **kwargs: Any) -> None:
+        self.target, self.args, self.kwargs = target, args, kwargs
+        self._tx: Any = None
+
+    def _built(self) -> Any:
+        if self._tx is None:
+            import importlib
+
+            module, name = self.target.rsplit(".", 1)
+            self._tx = getattr(importlib.import_module(module), name)(*self.args, **self.kwargs)
+        return self._tx
+
+    @property
+    def init(self) -> Any:
+        return self._built().init
+
+    @property
+    def update(self) -> Any:
+        return self._built().update
+
+    def __repr__(self) -> str:
+        return f"Foreign({self.target!r}, *{self.args!r}, **{self.kwargs!r})"
 
 
 def _lr_table(**per_problem: float) -> dict[str, float]:
@@ -842,7 +875,118 @@ def _lr_free_entries() -> list[Entry]:
     # optax rounds 1 - b and the bias corrections from Python doubles (docs/conventions.md): Prodigy's s_t,
     # which sums d_t-weighted gradients to ~40, is 6e-5 (relative to 1 + |s|) from optax's after 300 float32 steps.
     prodigy_tol = {"float32": (1e-5, 2e-4), "float64": (1e-12, 1e-12)}
+    cocob_1 = dict(learning_rate=0.8, alpha=50.0, eps=1e-6, weight_decay=1e-2)
+    cocob_2 = dict(alpha=200.0, weight_decay=0.1, mask=_matrices)
+    cocob_state = {k: k for k in ("cumulative_gradients", "scale", "subgradients", "reward")}
+    mech = dict(weight_decay=0.05, eps=1e-7, s_init=0.1, num_betas=4)
+    mech_state = {"r": "r", "m": "m", "v": "v", "s": "s", "init_params": "x0"}
+    momo_1 = dict(learning_rate=0.5, beta=0.8, lower_bound=-2.0, weight_decay=1e-2)
+    momo_2 = dict(learning_rate=0.3, beta=0.95, weight_decay=0.1, adapt_lower_bound=True)
+    momo_adam_1 = dict(learning_rate=0.05, b1=0.8, b2=0.99, eps=1e-6, lower_bound=-1.0, weight_decay=1e-2)
+    momo_adam_2 = dict(learning_rate=0.1, b1=0.85, weight_decay=0.1, adapt_lower_bound=True)
+    momo_state = {k: k for k in ("exp_avg", "barf", "gamma", "lb", "count")}
     return [
+        Entry(
+            "momo",
+            o.momo,
+            "lr_free",
+            cases=(
+                Case("non-default", momo_1, Reference("optax.contrib.momo", momo_1, momo_state)),
+                Case("adapt", momo_2, Reference("optax.contrib.momo", momo_2, momo_state)),
+            ),
+            elementwise=False,
+            needs_params=True,
+            extra_args=("value",),
+            supports_complex=False,
+            alias_kwargs=(dict(learning_rate=1e-1),),
+            alias_dtypes=("float32",),
+            race_lr=ones,
+            state_names=("count", "exp_avg", "barf", "gamma", "lb"),
+        ),
+        Entry(
+            "momo_adam",
+            o.momo_adam,
+            "lr_free",
+            cases=(
+                Case(
+                    "non-default",
+                    momo_adam_1,
+                    Reference("optax.contrib.momo_adam", momo_adam_1, dict(momo_state, exp_avg_sq="exp_avg_sq")),
+                ),
+                Case(
+                    "adapt",
+                    momo_adam_2,
+                    Reference("optax.contrib.momo_adam", momo_adam_2, dict(momo_state, exp_avg_sq="exp_avg_sq")),
+                ),
+            ),
+            elementwise=False,
+            needs_params=True,
+            extra_args=("value",),
+            supports_complex=False,
+            alias_kwargs=(dict(learning_rate=1e-1),),
+            alias_dtypes=("float32",),
+            race_lr=_lr_table(ravine=0.1, rosenbrock=0.1, saddle=0.1, digits=0.01),
+            state_names=("count", "exp_avg", "exp_avg_sq", "barf", "gamma", "lb"),
+        ),
+        Entry(
+            "cocob",
+            o.cocob,
+            "lr_free",
+            cases=(
+                Case(
+                    "non-default",
+                    cocob_1,
+                    Reference("optax.contrib.cocob", cocob_1, dict(cocob_state, init_params="init_particles")),
+                ),
+                Case(
+                    "mask",
+                    cocob_2,
+                    Reference("optax.contrib.cocob", cocob_2, dict(cocob_state, init_params="init_particles")),
+                ),
+            ),
+            needs_params=True,
+            supports_complex=False,
+            alias_kwargs=(dict(), dict(weight_decay=1e-2)),
+            alias_dtypes=("float32",),
+            alias_steps=30_000,  # optax's contrib test's count: with weight decay it is 0.06 away at 10,000
+            lr_invariant=True,
+            race_lr=ones,
+            state_names=("init_params", "cumulative_gradients", "scale", "subgradients", "reward"),
+        ),
+        Entry(
+            "mechanize",
+            o.mechanize,
+            "lr_free",
+            lr_arg=None,  # it scales its base optimizer's steps: the race's learning rate is the base SGD's
+            example=lambda lr: o.mechanize(o.sgd(lr)),
+            cases=(
+                Case(
+                    "sgd",
+                    dict(mech, base_optimizer=o.sgd(0.1)),
+                    Reference(
+                        "optax.contrib.mechanize", dict(mech, base_optimizer=Foreign("optax.sgd", 0.1)), mech_state
+                    ),
+                ),
+                Case(
+                    "adam",
+                    dict(base_optimizer=o.adam(1e-2), weight_decay=0.0, s_init=0.5),
+                    Reference(
+                        "optax.contrib.mechanize",
+                        dict(base_optimizer=Foreign("optax.adam", 1e-2), weight_decay=0.0, s_init=0.5),
+                        dict(mech_state, mu="mu", nu="nu"),
+                    ),
+                ),
+            ),
+            elementwise=False,
+            needs_params=True,
+            supports_complex=False,
+            alias_kwargs=(dict(base_optimizer=o.sgd(0.1), weight_decay=0.0),),
+            alias_dtypes=("float32",),
+            alias_steps=30_000,  # optax's contrib test's count: Rosenbrock is 0.09 away at 10,000
+            static_args=("num_betas",),
+            race_lr=ones,
+            state_names=("init_params", "r", "m", "v", "s"),
+        ),
         Entry(
             "prodigy",
             o.prodigy,
