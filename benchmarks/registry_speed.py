@@ -26,7 +26,7 @@ import jax.numpy as jnp  # noqa: E402
 
 import gradxform as gx  # noqa: E402
 from benchmarks.run import BIG, SMALL_SHAPES, compile_step, machine, opt_step, race, wait_for_quiet  # noqa: E402
-from tests.refs import resolve  # noqa: E402
+from tests.refs import reference_supplied, resolve, supplied  # noqa: E402
 
 
 def _counts(state) -> str:
@@ -36,8 +36,10 @@ def _counts(state) -> str:
 
 
 def _pair(entry):
+    """Ours and optax's at the first optax case; an `update` that reads the loss gets `tests.refs.loss_of` on both."""
     case = next(c for c in entry.cases if c.reference.library == "optax")
-    return entry.factory(**case.kwargs), resolve(case.reference.target)(**case.reference.kwargs), case.label
+    ours, theirs = entry.factory(**case.kwargs), resolve(case.reference.target)(**case.reference.kwargs)
+    return supplied(ours), reference_supplied(theirs, entry.extra_args), case.label
 
 
 def measure(entry, reps: int, iters_leaf: int, iters_small: int) -> dict:

@@ -71,7 +71,7 @@ from gradxform.optimizers import (
     rmsprop,
     sgd,
 )
-from gradxform.blocks import (  # blocks of adan, the optimistic methods, ademamix, adopt, madgrad, noisy_sgd
+from gradxform.blocks import (  # blocks of the optimizer zoo (b)
     AdanState,
     AverageState,
     MadgradState,
@@ -85,6 +85,7 @@ from gradxform.blocks import (  # blocks of adan, the optimistic methods, ademam
     plus,
     scale_by_adan,
     scale_by_madgrad,
+    scale_by_polyak,
     scale_by_previous_rms,
 )
 from gradxform.optimizers import (
@@ -96,6 +97,7 @@ from gradxform.optimizers import (
     noisy_sgd,
     optimistic_adam_v2,
     optimistic_gradient_descent,
+    polyak_sgd,
 )
 from gradxform import compat  # gradxform.compat.torch: torch.optim's names, defaults and numerics
 
@@ -223,7 +225,7 @@ __all__ = [
     "registry",
     "rmsprop",
     "sgd",
-    # the optimizer zoo: adan, optimistic methods, ademamix, adopt, madgrad, noisy_sgd, asgd, and their blocks
+    # the optimizer zoo (b): adan, optimistic methods, ademamix, adopt, madgrad, noisy_sgd, asgd, polyak_sgd, sm3
     "AdanState",
     "AverageState",
     "MadgradState",
@@ -243,8 +245,10 @@ __all__ = [
     "optimistic_gradient",
     "optimistic_gradient_descent",
     "plus",
+    "polyak_sgd",
     "scale_by_adan",
     "scale_by_madgrad",
+    "scale_by_polyak",
     "scale_by_previous_rms",
     # schedules, live hyperparameters
     "InjectHyperparamsState",

@@ -258,3 +258,51 @@ def test_asgd_state_is_one_count_and_the_offset():
     assert isinstance(state, gx.StepState)
     assert jax.tree.structure(gx.tree_get(state, "offset")) == jax.tree.structure(p)
     _ = scan_trajectory  # the registry suites run the 300-step trajectories
+
+
+def test_polyak_step_closed_form_over_the_whole_tree():
+    p = {"a": X0, "b": jnp.array([2.0, -1.0])}
+    g = {"a": G1, "b": jnp.array([0.5, 0.5])}
+    sq = float(sum(jnp.sum(x**2) for x in jax.tree.leaves(g)))
+    tx = gx.polyak_sgd(max_learning_rate=10.0, scaling=2.0, f_min=1.0, eps=1e-3)
+    u, _ = tx.update(g, tx.init(p), p, value=jnp.float32(4.0))
+    step = (4.0 - 1.0) / (4.0 * sq + 1e-3)  # the norm is of the scaled direction -2 g
+    for k in p:
+        np.testing.assert_allclose(u[k], -2.0 * step * g[k], rtol=1e-6)
+    # the cap, the sps+ clip of a negative gap, and a vanishing direction
+    u, _ = gx.polyak_sgd(max_learning_rate=0.01).update(g, tx.init(p), p, value=100.0)
+    np.testing.assert_allclose(u["a"], -0.01 * G1, rtol=1e-6)
+    u, _ = gx.polyak_sgd(f_min=5.0, variant="sps+").update(g, tx.init(p), p, value=1.0)
+    assert all(bool(jnp.all(x == 0)) for x in jax.tree.leaves(u))
+    u, _ = gx.polyak_sgd(f_min=5.0).update(g, tx.init(p), p, value=1.0)  # sps: a negative gap steps uphill
+    assert float(jnp.vdot(u["a"], G1)) > 0
+    zero = jax.tree.map(jnp.zeros_like, g)
+    u, _ = gx.polyak_sgd().update(zero, tx.init(p), p, value=1.0)
+    assert all(bool(jnp.all(x == 0)) for x in jax.tree.leaves(u))
+
+
+def test_polyak_sgd_needs_the_loss_and_a_known_variant():
+    tx = gx.polyak_sgd()
+    with pytest.raises(TypeError, match="^polyak_sgd: update needs value="):
+        tx.update(G1, tx.init(X0), X0)
+    with pytest.raises(ValueError, match="^polyak_sgd: value= must be a scalar loss"):
+        tx.update(G1, tx.init(X0), X0, value=jnp.ones(2))
+    with pytest.raises(ValueError, match=r"^polyak_sgd: variant='sps-' is not one of sps, sps\+"):
+        gx.polyak_sgd(variant="sps-")
+
+
+def test_polyak_sgd_solves_an_interpolating_problem_without_a_learning_rate():
+    """On an interpolating least-squares problem (f* = 0) the Polyak step needs no learning rate."""
+    a = jnp.array([[2.0, 0.0], [0.0, 0.5], [1.0, 1.0]])
+    b = a @ jnp.array([1.0, -2.0])
+
+    def loss(x):
+        return 0.5 * jnp.sum((a @ x - b) ** 2)
+
+    tx = gx.polyak_sgd(max_learning_rate=10.0)
+    x, state = jnp.zeros(2), tx.init(jnp.zeros(2))
+    for _ in range(200):
+        value, g = jax.value_and_grad(loss)(x)
+        u, state = tx.update(g, state, x, value=value)
+        x = gx.apply_updates(x, u)
+    assert float(loss(x)) < 1e-6

@@ -3,10 +3,11 @@
 Modules by idea: `moments` (moving averages, sums, maxima), `correction` (bias
 correction, Nesterov look-ahead), `momentum` (heavy-ball trace), `scaling`
 (factor, learning rate, eps, square root), `weight_decay`, `ratio` (one branch
-divided by another), `adadelta` (the feedback of past updates), `clipping`; and
-`adan` (Adan's three moments), `lagged` (the previous gradient, the previous second
-moment), `dual_averaging` (MADGRAD), `noise` (annealed gradient noise), `averaging` (averaged iterates); and
-`base`, the skeleton they are built on.
+divided by another; `plus`, branches added), `adadelta` (the feedback of past
+updates), `clipping`, `adan` (Adan's three moments), `lagged` (the previous gradient,
+the previous second moment), `dual_averaging` (MADGRAD), `noise` (annealed gradient
+noise), `averaging` (averaged iterates), `polyak` (the Polyak step size), `sm3` (cover-set
+accumulators); and `base`, the skeleton they are built on.
 """
 
 from gradxform.blocks.adadelta import AdadeltaState, UpdateRmsState, scale_by_adadelta, scale_by_update_rms
@@ -30,6 +31,7 @@ from gradxform.blocks.moments import (
 )
 from gradxform.blocks.momentum import TraceState, trace
 from gradxform.blocks.noise import NoiseState, add_noise
+from gradxform.blocks.polyak import scale_by_polyak
 from gradxform.blocks.ratio import PlusState, RatioState, plus, ratio
 from gradxform.blocks.scaling import add_eps, scale, scale_by_learning_rate, sqrt
 from gradxform.blocks.weight_decay import add_decayed_weights
@@ -73,6 +75,7 @@ __all__ = [
     "scale_by_adan",
     "scale_by_learning_rate",
     "scale_by_madgrad",
+    "scale_by_polyak",
     "scale_by_previous_rms",
     "scale_by_update_rms",
     "sqrt",

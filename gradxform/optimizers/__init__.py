@@ -2,7 +2,7 @@
 
 Families: `sgd` (sgd, momentum, nesterov), `rmsprop`, `adam` (adam, adamw, nadam,
 amsgrad), `adagrad`, `adadelta`, `adan`, `optimistic` (optimistic gradient descent,
-optimistic Adam), `ademamix`, `adopt`, `madgrad`, `noisy` (noisy SGD), `asgd`. Every
+optimistic Adam), `ademamix`, `adopt`, `madgrad`, `noisy` (noisy SGD), `asgd`, `polyak`. Every
 optimizer is a chain of blocks whose lines read like its equations; `registry` lists
 them with their references and needs.
 """
@@ -18,6 +18,7 @@ from gradxform.optimizers.asgd import asgd
 from gradxform.optimizers.madgrad import madgrad
 from gradxform.optimizers.noisy import noisy_sgd
 from gradxform.optimizers.optimistic import optimistic_adam_v2, optimistic_gradient_descent
+from gradxform.optimizers.polyak import polyak_sgd
 from gradxform.optimizers.rmsprop import rmsprop
 from gradxform.optimizers.sgd import momentum, nesterov, sgd
 
@@ -38,6 +39,7 @@ __all__ = [
     "noisy_sgd",
     "optimistic_adam_v2",
     "optimistic_gradient_descent",
+    "polyak_sgd",
     "registry",
     "rmsprop",
     "sgd",
