@@ -79,6 +79,7 @@ from gradxform.blocks import (  # blocks of the optimizer zoo (b)
     OptimisticState,
     PlusState,
     PreviousRmsState,
+    Sm3State,
     add_noise,
     iterate_average,
     optimistic_gradient,
@@ -87,6 +88,7 @@ from gradxform.blocks import (  # blocks of the optimizer zoo (b)
     scale_by_madgrad,
     scale_by_polyak,
     scale_by_previous_rms,
+    scale_by_sm3,
 )
 from gradxform.optimizers import (
     ademamix,
@@ -233,6 +235,7 @@ __all__ = [
     "OptimisticState",
     "PlusState",
     "PreviousRmsState",
+    "Sm3State",
     "add_noise",
     "ademamix",
     "adan",
@@ -250,6 +253,7 @@ __all__ = [
     "scale_by_madgrad",
     "scale_by_polyak",
     "scale_by_previous_rms",
+    "scale_by_sm3",
     # schedules, live hyperparameters
     "InjectHyperparamsState",
     "inject_hyperparams",

@@ -34,6 +34,7 @@ from gradxform.blocks.noise import NoiseState, add_noise
 from gradxform.blocks.polyak import scale_by_polyak
 from gradxform.blocks.ratio import PlusState, RatioState, plus, ratio
 from gradxform.blocks.scaling import add_eps, scale, scale_by_learning_rate, sqrt
+from gradxform.blocks.sm3 import Sm3State, scale_by_sm3
 from gradxform.blocks.weight_decay import add_decayed_weights
 
 __all__ = [
@@ -51,6 +52,7 @@ __all__ = [
     "PreviousRmsState",
     "RatioState",
     "RunningMaxState",
+    "Sm3State",
     "SumSqState",
     "TraceState",
     "UpdateRmsState",
@@ -77,6 +79,7 @@ __all__ = [
     "scale_by_madgrad",
     "scale_by_polyak",
     "scale_by_previous_rms",
+    "scale_by_sm3",
     "scale_by_update_rms",
     "sqrt",
     "sum_sq",
