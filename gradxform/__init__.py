@@ -105,7 +105,7 @@ from gradxform.optimizers import (
     rmsprop,
     sgd,
 )
-from gradxform.blocks import (  # blocks of adan, the optimistic methods, ademamix, adopt, madgrad, noisy_sgd
+from gradxform.blocks import (  # blocks of the optimizer zoo (b)
     AdanState,
     AverageState,
     MadgradState,
@@ -113,13 +113,16 @@ from gradxform.blocks import (  # blocks of adan, the optimistic methods, ademam
     OptimisticState,
     PlusState,
     PreviousRmsState,
+    Sm3State,
     add_noise,
     iterate_average,
     optimistic_gradient,
     plus,
     scale_by_adan,
     scale_by_madgrad,
+    scale_by_polyak,
     scale_by_previous_rms,
+    scale_by_sm3,
 )
 from gradxform.optimizers import (
     ademamix,
@@ -130,6 +133,7 @@ from gradxform.optimizers import (
     noisy_sgd,
     optimistic_adam_v2,
     optimistic_gradient_descent,
+    polyak_sgd,
 )
 from gradxform import compat  # gradxform.compat.torch: torch.optim's names, defaults and numerics
 
@@ -293,7 +297,7 @@ __all__ = [
     "registry",
     "rmsprop",
     "sgd",
-    # the optimizer zoo: adan, optimistic methods, ademamix, adopt, madgrad, noisy_sgd, asgd, and their blocks
+    # the optimizer zoo (b): adan, optimistic methods, ademamix, adopt, madgrad, noisy_sgd, asgd, polyak_sgd, sm3
     "AdanState",
     "AverageState",
     "MadgradState",
@@ -301,6 +305,7 @@ __all__ = [
     "OptimisticState",
     "PlusState",
     "PreviousRmsState",
+    "Sm3State",
     "add_noise",
     "ademamix",
     "adan",
@@ -313,9 +318,12 @@ __all__ = [
     "optimistic_gradient",
     "optimistic_gradient_descent",
     "plus",
+    "polyak_sgd",
     "scale_by_adan",
     "scale_by_madgrad",
+    "scale_by_polyak",
     "scale_by_previous_rms",
+    "scale_by_sm3",
     # schedules, live hyperparameters
     "InjectHyperparamsState",
     "inject_hyperparams",

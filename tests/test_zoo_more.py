@@ -258,3 +258,123 @@ def test_asgd_state_is_one_count_and_the_offset():
     assert isinstance(state, gx.StepState)
     assert jax.tree.structure(gx.tree_get(state, "offset")) == jax.tree.structure(p)
     _ = scan_trajectory  # the registry suites run the 300-step trajectories
+
+
+def test_polyak_step_closed_form_over_the_whole_tree():
+    p = {"a": X0, "b": jnp.array([2.0, -1.0])}
+    g = {"a": G1, "b": jnp.array([0.5, 0.5])}
+    sq = float(sum(jnp.sum(x**2) for x in jax.tree.leaves(g)))
+    tx = gx.polyak_sgd(max_learning_rate=10.0, scaling=2.0, f_min=1.0, eps=1e-3)
+    u, _ = tx.update(g, tx.init(p), p, value=jnp.float32(4.0))
+    step = (4.0 - 1.0) / (4.0 * sq + 1e-3)  # the norm is of the scaled direction -2 g
+    for k in p:
+        np.testing.assert_allclose(u[k], -2.0 * step * g[k], rtol=1e-6)
+    # the cap, the sps+ clip of a negative gap, and a vanishing direction
+    u, _ = gx.polyak_sgd(max_learning_rate=0.01).update(g, tx.init(p), p, value=100.0)
+    np.testing.assert_allclose(u["a"], -0.01 * G1, rtol=1e-6)
+    u, _ = gx.polyak_sgd(f_min=5.0, variant="sps+").update(g, tx.init(p), p, value=1.0)
+    assert all(bool(jnp.all(x == 0)) for x in jax.tree.leaves(u))
+    u, _ = gx.polyak_sgd(f_min=5.0).update(g, tx.init(p), p, value=1.0)  # sps: a negative gap steps uphill
+    assert float(jnp.vdot(u["a"], G1)) > 0
+    zero = jax.tree.map(jnp.zeros_like, g)
+    u, _ = gx.polyak_sgd().update(zero, tx.init(p), p, value=1.0)
+    assert all(bool(jnp.all(x == 0)) for x in jax.tree.leaves(u))
+
+
+def test_polyak_sgd_needs_the_loss_and_a_known_variant():
+    tx = gx.polyak_sgd()
+    with pytest.raises(TypeError, match="^polyak_sgd: update needs value="):
+        tx.update(G1, tx.init(X0), X0)
+    with pytest.raises(ValueError, match="^polyak_sgd: value= must be a scalar loss"):
+        tx.update(G1, tx.init(X0), X0, value=jnp.ones(2))
+    with pytest.raises(ValueError, match=r"^polyak_sgd: variant='sps-' is not one of sps, sps\+"):
+        gx.polyak_sgd(variant="sps-")
+
+
+def test_polyak_sgd_solves_an_interpolating_problem_without_a_learning_rate():
+    """On an interpolating least-squares problem (f* = 0) the Polyak step needs no learning rate."""
+    a = jnp.array([[2.0, 0.0], [0.0, 0.5], [1.0, 1.0]])
+    b = a @ jnp.array([1.0, -2.0])
+
+    def loss(x):
+        return 0.5 * jnp.sum((a @ x - b) ** 2)
+
+    tx = gx.polyak_sgd(max_learning_rate=10.0)
+    x, state = jnp.zeros(2), tx.init(jnp.zeros(2))
+    for _ in range(200):
+        value, g = jax.value_and_grad(loss)(x)
+        u, state = tx.update(g, state, x, value=value)
+        x = gx.apply_updates(x, u)
+    assert float(loss(x)) < 1e-6
+
+
+def _optax_sm3_lifted(b2=1.0, eps=1e-8):
+    """optax's scale_by_sm3 (momentum 0), each 0-d leaf given as a 1-element vector: optax's fails on 0-d leaves."""
+    import optax
+
+    tx = optax.scale_by_sm3(b1=0.0, b2=b2, eps=eps)
+
+    def lift(t):
+        return jax.tree.map(lambda x: jnp.reshape(x, (1,)) if x.ndim == 0 else x, t)
+
+    def run(params, grads):
+        s, out = tx.init(lift(params)), []
+        for g in grads:
+            u, s = tx.update(lift(g), s)
+            out.append(jax.tree.map(lambda a, x: jnp.reshape(a, x.shape), u, g))
+        return out
+
+    return run
+
+
+@pytest.mark.parametrize("b2", [1.0, 0.9])
+def test_sm3_matches_optax_on_every_leaf_kind_and_keeps_sums_of_dims(b2):
+    rng = np.random.default_rng(0)
+    shapes = {"m": (3, 4), "t": (2, 3, 2), "v": (5,), "s": (), "e": (0,), "z": (0, 2)}
+    params = {k: jnp.asarray(rng.normal(size=s), jnp.float32) for k, s in shapes.items()}
+    grads = [{k: jnp.asarray(rng.normal(size=s), jnp.float32) for k, s in shapes.items()} for _ in range(20)]
+    ours, state, _ = _steps(gx.scale_by_sm3(b2=b2), params, grads)
+    drop = lambda t: {k: v for k, v in t.items() if k != "z"}  # noqa: E731 (optax's max fails on a 0-size matrix)
+    theirs = _optax_sm3_lifted(b2)(drop(params), [drop(g) for g in grads])
+    for a, b in zip(ours, theirs):
+        for k in b:
+            np.testing.assert_allclose(a[k], b[k], rtol=2e-6, atol=1e-7)
+    acc = gx.tree_get(state, "acc")
+    np.testing.assert_array_equal(acc["z"], [0.0, 0.0])  # nothing accumulated over the empty axis
+    assert {k: acc[k].shape for k in shapes} == {"m": (7,), "t": (7,), "v": (5,), "s": (), "e": (0,), "z": (2,)}
+
+
+def test_sm3_on_0d_and_1d_leaves_is_adagrad_per_element():
+    """A 0-d leaf is one cover set of one element, a 1-d leaf's slices are its elements: nu_t = sum of g^2."""
+    gs = [jnp.float32(0.5), jnp.float32(-2.0), jnp.float32(1.0)]
+    out, _, _ = _steps(gx.scale_by_sm3(), jnp.float32(1.0), gs)
+    total = 0.0
+    for g, u in zip(gs, out):
+        total += float(g) ** 2
+        np.testing.assert_allclose(u, float(g) / np.sqrt(total + 1e-8), rtol=1e-6)
+    vs = [G1, G2, G3]
+    out, _, _ = _steps(gx.scale_by_sm3(), X0, vs)
+    np.testing.assert_allclose(out[2], G3 / jnp.sqrt(G1**2 + G2**2 + G3**2 + 1e-8), rtol=1e-6)
+
+
+def test_sm3_matrix_second_step_uses_the_smaller_of_row_and_column_accumulators():
+    g1 = jnp.array([[1.0, 3.0], [2.0, 0.5]])
+    g2 = jnp.array([[0.5, -1.0], [1.0, 2.0]])
+    (u1, u2), state, _ = _steps(gx.scale_by_sm3(eps=0.0), jnp.zeros((2, 2)), [g1, g2])
+    np.testing.assert_allclose(u1, jnp.sign(g1), rtol=1e-6)  # the accumulators start at 0: nu_1 = g_1^2
+    rows, cols = jnp.max(g1**2, axis=1), jnp.max(g1**2, axis=0)  # (9, 4) and (4, 9)
+    nu2 = g2**2 + jnp.minimum(rows[:, None], cols[None, :])
+    np.testing.assert_allclose(u2, g2 / jnp.sqrt(nu2), rtol=1e-6)
+    np.testing.assert_allclose(gx.tree_get(state, "acc"), jnp.concatenate([nu2.max(1), nu2.max(0)]), rtol=1e-6)
+
+
+def test_sm3_refuses_complex_and_foreign_states():
+    with pytest.raises(TypeError, match="^scale_by_sm3: SM3 is defined for real parameters only"):
+        gx.scale_by_sm3().init(jnp.ones(2, jnp.complex64))
+    tx = gx.scale_by_sm3()
+    with pytest.raises(
+        ValueError, match=r"^scale_by_sm3: an update of shape \[2, 3\] needs accumulators of shape \[5\]"
+    ):
+        tx.update(jnp.ones((2, 3)), tx.init(jnp.ones((3, 2, 1))))
+    with pytest.raises(ValueError, match="^scale_by_sm3: b2=0.0 is out of range"):
+        gx.scale_by_sm3(b2=0.0)

@@ -4,9 +4,11 @@ Modules by idea:
 
 - `moments` (moving averages, sums, maxima), `correction` (bias correction, Nesterov look-ahead),
   `momentum` (heavy-ball trace), `scaling` (factor, learning rate, eps, square root), `weight_decay`,
-  `ratio` (one branch divided by another), `adadelta` (the feedback of past updates), `clipping`;
+  `ratio` (one branch divided by another; `plus`, branches added), `adadelta` (the feedback of past updates),
+  `clipping`;
 - `adan` (Adan's three moments), `lagged` (the previous gradient, the previous second moment),
-  `dual_averaging` (MADGRAD), `noise` (annealed gradient noise), `averaging` (averaged iterates);
+  `dual_averaging` (MADGRAD), `noise` (annealed gradient noise), `averaging` (averaged iterates),
+  `polyak` (the Polyak step size), `sm3` (cover-set accumulators);
 - `layerwise` (trust ratio, centralization, unit-wise and RMS clipping: whole-leaf ideas);
 - `factored` (Adafactor's second moment);
 - `orthogonal` (Muon's matrix blocks);
@@ -69,8 +71,10 @@ from gradxform.blocks.moments import (
 from gradxform.blocks.momentum import TraceState, trace
 from gradxform.blocks.noise import NoiseState, add_noise
 from gradxform.blocks.orthogonal import MuonDimensionNumbers, newton_schulz, orthogonalize, scale_by_shape
+from gradxform.blocks.polyak import scale_by_polyak
 from gradxform.blocks.ratio import PlusState, RatioState, plus, ratio
 from gradxform.blocks.scaling import add_eps, scale, scale_by_learning_rate, sqrt
+from gradxform.blocks.sm3 import Sm3State, scale_by_sm3
 from gradxform.blocks.weight_decay import add_decayed_weights
 
 __all__ = [
@@ -98,6 +102,7 @@ __all__ = [
     "PreviousRmsState",
     "RatioState",
     "RunningMaxState",
+    "Sm3State",
     "SumSqState",
     "TraceState",
     "UpdateRmsState",
@@ -147,8 +152,10 @@ __all__ = [
     "scale_by_adan",
     "scale_by_learning_rate",
     "scale_by_madgrad",
+    "scale_by_polyak",
     "scale_by_previous_rms",
     "scale_by_shape",
+    "scale_by_sm3",
     "scale_by_update_rms",
     "sqrt",
     "sum_sq",

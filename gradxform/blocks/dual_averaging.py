@@ -69,9 +69,6 @@ def scale_by_madgrad(
         for tree in state:
             check_match(updates, tree, "scale_by_madgrad", rule)
         require_params("scale_by_madgrad", updates, params)
-        x0 = jax.lax.cond(
-            count == 0, lambda: jax.tree.map(lambda p, x: p.astype(x.dtype), params, state.x0), lambda: state.x0
-        )
         values = {k: resolve(v, count, k) for k, v in (("learning_rate", learning_rate), ("momentum", momentum))}
         values["eps"] = resolve(eps, count, "eps")
         # sqrt(k + 1) is the root of the int32 count, float32 even under x64, as optax's: the weights are any
@@ -79,16 +76,15 @@ def scale_by_madgrad(
         values["root_t"] = jnp.sqrt(safe_increment(count))
 
         def fn(h, g, G, s, x0, x):
+            x0 = jnp.where(h.count == 0, x, x0)  # the parameters at the first update
             lam = (h.learning_rate + h.eps) * h.root_t
             G = G + lam * g**2
             s = s + lam * g
             # x_{k+1} - x_k = (1 - c)(z_{k+1} - x_k): the difference taken before rounding to the parameter's size
-            return (1 - h.momentum) * ((x0 - x) - s / (jnp.cbrt(G) + h.eps)), G, s
+            return (1 - h.momentum) * ((x0 - x) - s / (jnp.cbrt(G) + h.eps)), G, s, x0
 
-        results = map_leaves(fn, values, count, updates, state.grad_sum_sq, state.s, x0, params)
-        new = MadgradState(
-            stored(field(updates, results, 1), state.grad_sum_sq), stored(field(updates, results, 2), state.s), x0
-        )
+        results = map_leaves(fn, values, count, updates, state.grad_sum_sq, state.s, state.x0, params)
+        new = MadgradState(*(stored(field(updates, results, i + 1), m) for i, m in enumerate(state)))
         return field(updates, results, 0), new
 
     return make_block("scale_by_madgrad", init, update, needs_step=True)

@@ -20,13 +20,14 @@ PyTree = Any
 
 
 class NoiseState(NamedTuple):
-    """`key`: the raw PRNG key (uint32) the next noise is drawn from."""
+    """`key`: the raw PRNG key data (uint32, `jax.random.key_data`) the next noise is drawn from: plain
+    integers, so the state converts to NumPy, checkpoints and compares like any other."""
 
     key: jax.Array
 
 
-def raw_key(who: str, key: Any) -> jax.Array:
-    """`key` as raw key data: an integer seed, a typed key (`jax.random.key`) or raw key data."""
+def typed_key(who: str, key: Any) -> jax.Array:
+    """`key` as a typed key: from an integer seed, a typed key (`jax.random.key`) or raw key data (uint32)."""
     if isinstance(key, (bool, np.bool_)) or not (
         isinstance(key, (int, np.integer))
         or (isinstance(key, jax.Array) and (jnp.issubdtype(key.dtype, jax.dtypes.prng_key) or key.dtype == jnp.uint32))
@@ -37,10 +38,10 @@ def raw_key(who: str, key: Any) -> jax.Array:
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
         if key.ndim:
             raise ValueError(f"{lead(who)}: key must be a single key, got an array of keys of shape {list(key.shape)}.")
-        return jax.random.key_data(key)
-    if isinstance(key, jax.Array):
         return key
-    return jax.random.key_data(jax.random.key(int(key)))
+    if isinstance(key, jax.Array):
+        return jax.random.wrap_key_data(key)
+    return jax.random.key(int(key))
 
 
 def add_noise(eta: Hyperparameter = 0.01, gamma: Hyperparameter = 0.55, key: Any = 0) -> GradientTransformation:
@@ -61,14 +62,15 @@ def add_noise(eta: Hyperparameter = 0.01, gamma: Hyperparameter = 0.55, key: Any
     """
     validate("add_noise", "eta", eta, NONNEGATIVE)
     validate("add_noise", "gamma", gamma, NONNEGATIVE)
-    data = raw_key("add_noise", key)
+    typed = typed_key("add_noise", key)
+    data, impl = jax.random.key_data(typed), jax.random.key_impl(typed)
 
     def init(params):
         check_inexact(params, "add_noise")
-        return NoiseState(jnp.array(data))
+        return NoiseState(jnp.array(data))  # a buffer of its own
 
     def update(updates, state, params, count, extra_args):
-        key, sample = jax.random.split(jax.random.wrap_key_data(state.key))
+        key, sample = jax.random.split(jax.random.wrap_key_data(state.key, impl=impl))
         treedef = jax.tree.structure(updates)
         keys = jax.tree.unflatten(treedef, list(jax.random.split(sample, treedef.num_leaves)))
         t = safe_increment(count)

@@ -92,5 +92,6 @@ def plus(*branches: GradientTransformation | None) -> GradientTransformation:
             needs_step=any(b.needs_step for b in blocks),
             stateless=all(b.stateless for b in blocks),
             per_leaf=any(b.per_leaf for b in blocks),
+            extra_args=union_extra_args(blocks),
         )
     )

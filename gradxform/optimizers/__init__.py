@@ -4,10 +4,10 @@ Families:
 
 - `sgd` (sgd, momentum, nesterov), `rmsprop`, `adam` (adam, adamw, nadam, amsgrad), `adagrad`, `adadelta`;
 - `adan`, `optimistic` (optimistic gradient descent, optimistic Adam), `ademamix`, `adopt`, `madgrad`,
-  `noisy` (noisy SGD), `asgd`;
+  `noisy` (noisy SGD), `asgd`, `polyak` (polyak_sgd), `sm3`;
 - `layerwise` (lars, lamb, novograd, fromage), `adafactor`;
 - `muon`;
-- `lr_free` (dog, dowg, prodigy, dadapt_adamw).
+- `lr_free` (dog, dowg, prodigy, dadapt_adamw, cocob, mechanize, momo, momo_adam).
 
 Every optimizer is a chain of blocks whose lines read like its equations; `registry` lists
 them with their references and needs.
@@ -28,6 +28,7 @@ from gradxform.optimizers.madgrad import madgrad
 from gradxform.optimizers.muon import muon
 from gradxform.optimizers.noisy import noisy_sgd
 from gradxform.optimizers.optimistic import optimistic_adam_v2, optimistic_gradient_descent
+from gradxform.optimizers.polyak import polyak_sgd
 from gradxform.optimizers.rmsprop import rmsprop
 from gradxform.optimizers.sgd import momentum, nesterov, sgd
 
@@ -65,6 +66,7 @@ __all__ = [
     "optimistic_adam_v2",
     "optimistic_gradient_descent",
     "novograd",
+    "polyak_sgd",
     "registry",
     "rmsprop",
     "sgd",

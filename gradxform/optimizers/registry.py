@@ -83,6 +83,8 @@ class Entry:
       alias_steps: how many steps those problems run (optax's alias tests: 10,000; its contrib tests: 30,000).
       lr_invariant: the trajectory does not depend on `lr_arg` at all (COCOB: its bettors undo any common scale
         of the gradients, which is all its `learning_rate` is).
+      global_reduction: its update reduces over the whole tree (a global norm), so on sharded parameters the
+        compiled update all-reduces float scalars.
       static_args: numeric arguments whose value chooses the chain's blocks (torch.optim's `momentum=0`
         means no momentum buffer); `inject_hyperparams` keeps them static when named in its `static_args`.
       matrix_math: its update of a leaf multiplies the leaf as a matrix (Newton-Schulz, eigenbases), so
@@ -108,6 +110,7 @@ class Entry:
     race_lr: Mapping[str, float] | None = None
     state_names: tuple[str, ...] = ()
     static_args: tuple[str, ...] = ()
+    global_reduction: bool = False
     alias_kwargs: tuple[Mapping[str, Any], ...] = ()
     alias_targets: tuple[str, ...] = ("parabola", "rosenbrock")
     alias_dtypes: tuple[str, ...] = ("float32", "complex64")
@@ -600,6 +603,30 @@ def _more_entries() -> list[Entry]:
             race_lr=_lr_table(ravine=0.1, rosenbrock=3e-3, saddle=0.03, digits=0.5),
             state_names=("count", "key"),
             static_args=("key",),
+        ),
+        Entry(
+            "polyak_sgd",
+            o.polyak_sgd,
+            "polyak",
+            lr_arg="max_learning_rate",
+            extra_args=("value",),
+            global_reduction=True,  # the norm of the whole step
+            cases=(
+                Case(
+                    "sps",
+                    dict(max_learning_rate=0.5, scaling=0.8, f_min=1.0, eps=1e-3),
+                    Reference("optax.polyak_sgd", dict(max_learning_rate=0.5, scaling=0.8, f_min=1.0, eps=1e-3)),
+                ),
+                Case(
+                    "sps+",
+                    dict(max_learning_rate=0.2, scaling=1.5, f_min=0.5, variant="sps+"),
+                    Reference("optax.polyak_sgd", dict(max_learning_rate=0.2, scaling=1.5, f_min=0.5, variant="sps+")),
+                ),
+            ),
+            alias_kwargs=(dict(max_learning_rate=1.0),),
+            alias_dtypes=("float32",),  # as optax's test, which skips complex64 for it
+            # saddle: its minimum is -1, below the default f_min=0, where the step stops (the loss reaches 0)
+            race_lr=_lr_table(ravine=1.0, rosenbrock=1.0, saddle=0.01, digits=1.0),
         ),
         Entry(
             "asgd",
