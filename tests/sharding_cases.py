@@ -53,11 +53,10 @@ MODES = {"explicit": AxisType.Explicit, "auto": AxisType.Auto}
 # skip_nonfinite asks whether every gradient, update and new moment is finite: one all-reduce of booleans across
 # devices, and nothing else.
 GLOBAL_FLAG = {"skip_nonfinite"}
-# An entry whose update reduces over the whole tree (`Entry.global_reduction`: a global norm) all-reduces float scalars.
-SCALAR_ALL_REDUCE = re.compile(r"= \(?f(32|64)\[\](, (/\*index=\d+\*/)?f(32|64)\[\])*\)? all-reduce(-start)?\(")
 FLAG_ALL_REDUCE = re.compile(r"= \(?pred\[\](, (/\*index=\d+\*/)?pred\[\])*\)? all-reduce(-start)?\(")
 # Entries that are not elementwise reduce over whole leaves or the whole tree (norms, inner products, sums, row or
-# column means: LARS's and LAMB's trust ratios, Adafactor's factored statistics, DoG's distances): sharded, each such
+# column means: LARS's and LAMB's trust ratios, Adafactor's factored statistics, DoG's distances), and those whose
+# update takes a global norm (`Entry.global_reduction`): sharded, each such
 # reduction is an all-reduce of scalars or vectors, and nothing else crosses devices (no moment or parameter is
 # gathered).
 _VEC = r"(pred|f32|f64)\[\d*\](\{0\})?"  # a scalar or a vector (with its layout)
