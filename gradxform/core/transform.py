@@ -1,10 +1,12 @@
 """The transform type, and the inner form that combinators compose.
 
-A transform is a pair of pure functions over pytrees::
+A transform is a pair of pure functions over pytrees:
 
-    state = tx.init(params)
-    updates, state = tx.update(grads, state, params)   # params optional for most
-    params = apply_updates(params, updates)
+```python
+state = tx.init(params)
+updates, state = tx.update(grads, state, params)   # params optional for most
+params = apply_updates(params, updates)
+```
 
 The field names and call signatures are optax's, so a gradxform transform can sit
 inside `optax.chain` and an optax transform inside `gradxform.chain`.

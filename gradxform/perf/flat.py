@@ -4,18 +4,20 @@ On CPU, XLA runs at least one kernel per leaf for every array an optimizer
 step writes, so a tree of many small leaves costs microseconds of launch
 overhead per leaf and per output, and compile time grows with the number of
 leaves. Holding the parameters as `FlatParams` (one 1-D buffer per
-dtype) makes the optimizer see one leaf per dtype, whatever the model::
+dtype) makes the optimizer see one leaf per dtype, whatever the model:
 
-    flat = gradxform.flatten_params(params)        # once, outside jit
-    state = tx.init(flat)                          # moments are flat too
+```python
+flat = gradxform.flatten_params(params)        # once, outside jit
+state = tx.init(flat)                          # moments are flat too
 
-    def loss(flat, batch):
-        params = flat.unravel()                    # cheap views of the buffers
-        ...
+def loss(flat, batch):
+    params = flat.unravel()                    # cheap views of the buffers
+    ...
 
-    grads = jax.grad(loss)(flat, batch)            # a FlatParams: gradients arrive flat
-    updates, state = tx.update(grads, state, flat) # one elementwise kernel per dtype
-    flat = gradxform.apply_updates(flat, updates)
+grads = jax.grad(loss)(flat, batch)            # a FlatParams: gradients arrive flat
+updates, state = tx.update(grads, state, flat) # one elementwise kernel per dtype
+flat = gradxform.apply_updates(flat, updates)
+```
 
 `unravel` splits each buffer with `jnp.split` and reshapes the pieces;
 the gradient of a split is one concatenation, so the backward pass writes the

@@ -4,8 +4,11 @@ Donation lets XLA write the new parameters and moments into the memory of the
 old ones: no allocation per step and, on CPU, about half the memory traffic
 of copying into fresh buffers. The step it builds is
 
-.. math:: (\\ell, g) = (L(\\theta, b), \\nabla_\\theta L(\\theta, b)),\\quad
-          (u, s) = \\mathrm{tx.update}(g, s, \\theta),\\quad \\theta \\leftarrow \\theta + u
+$$
+(\\ell, g) = (L(\\theta, b), \\nabla_\\theta L(\\theta, b)),\\quad
+(u, s) = \\mathrm{tx.update}(g, s, \\theta),\\quad \\theta \\leftarrow \\theta + u
+$$
+
 """
 
 from __future__ import annotations

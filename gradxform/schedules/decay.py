@@ -63,10 +63,11 @@ def exponential_decay(
 def inverse_time_decay(init_value: Any, decay_rate: Any, decay_steps: int, staircase: bool = False) -> Schedule:
     r"""Inverse-time decay (seed 001's "learning rate decay"; Keras' `InverseTimeDecay`).
 
-    .. math::
-        v(t) = \frac{v_0}{1 + r\,t / T}
-        \qquad\text{or, with staircase,}\qquad
-        v(t) = \frac{v_0}{1 + r\,\lfloor t / T \rfloor}
+    $$
+    v(t) = \frac{v_0}{1 + r\,t / T}
+    \qquad\text{or, with staircase,}\qquad
+    v(t) = \frac{v_0}{1 + r\,\lfloor t / T \rfloor}
+    $$
 
     with $v_0$ = `init_value`, $r$ = `decay_rate`
     $\ge 0$ and $T$ = `decay_steps` $> 0$. Seed 001 counts
@@ -96,9 +97,10 @@ def inverse_time_decay(init_value: Any, decay_rate: Any, decay_steps: int, stair
 def cosine_decay_schedule(init_value: Any, decay_steps: int, alpha: Any = 0.0, exponent: Any = 1.0) -> Schedule:
     r"""Cosine decay (Loshchilov & Hutter's SGDR without restarts).
 
-    .. math::
-        v(t) = I\left[(1-\alpha)\left(\tfrac12\left(1 + \cos\frac{\pi \min(t, T)}{T}\right)\right)^{p}
-        + \alpha\right]
+    $$
+    v(t) = I\left[(1-\alpha)\left(\tfrac12\left(1 + \cos\frac{\pi \min(t, T)}{T}\right)\right)^{p}
+    + \alpha\right]
+    $$
 
     `init_value` $I$, `decay_steps` $T > 0$, `alpha` the
     final fraction of $I$, `exponent` $p$. Held at

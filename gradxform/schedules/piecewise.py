@@ -14,7 +14,7 @@ from gradxform.schedules.base import Schedule, as_hyper, check_number, check_ste
 def piecewise_constant_schedule(init_value: Any, boundaries_and_scales: Mapping[int, Any] | None = None) -> Schedule:
     r"""`init_value` multiplied by every scale whose boundary has been reached.
 
-    .. math:: v(t) = I \prod_{i:\, t \ge b_i} s_i
+    $$v(t) = I \prod_{i:\, t \ge b_i} s_i$$
 
     `boundaries_and_scales` is `{b_i: s_i}`; boundaries are concrete
     non-negative integers, scales non-negative numbers (they may be traced).

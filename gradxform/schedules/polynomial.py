@@ -34,8 +34,7 @@ def polynomial_schedule(
 ) -> Schedule:
     r"""Polynomial transition from `init_value` $I$ to `end_value` $E$.
 
-    .. math::
-        v(t) = (I - E)\left(1 - \frac{\min(\max(t - B, 0), T)}{T}\right)^{P} + E
+    $$v(t) = (I - E)\left(1 - \frac{\min(\max(t - B, 0), T)}{T}\right)^{P} + E$$
 
     with $T$ = `transition_steps`, $B$ = `transition_begin`,
     $P$ = `power`: $I$ until step $B$, $E$ from step

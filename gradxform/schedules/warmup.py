@@ -26,10 +26,11 @@ def warmup_cosine_decay_schedule(
 ) -> Schedule:
     r"""Linear warmup to `peak_value`, then cosine decay to `end_value`.
 
-    .. math::
-        v(t) = \begin{cases} I + \frac{t}{W}(P - I) & t < W \\
-        E + (P - E)\left(\tfrac12\left(1+\cos\frac{\pi\min(t-W,\,D-W)}{D-W}\right)\right)^{p} & t \ge W
-        \end{cases}
+    $$
+    v(t) = \begin{cases} I + \frac{t}{W}(P - I) & t < W \\
+    E + (P - E)\left(\tfrac12\left(1+\cos\frac{\pi\min(t-W,\,D-W)}{D-W}\right)\right)^{p} & t \ge W
+    \end{cases}
+    $$
 
     `decay_steps` $D$ counts the warmup too (as optax), so
     $D > W$.

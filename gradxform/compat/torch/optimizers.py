@@ -91,10 +91,11 @@ def SGD(
 ) -> GradientTransformation:
     r"""`torch.optim.SGD`.
 
-    .. math::
-        g \leftarrow g + \lambda\theta, \quad
-        b_1 = g_1,\; b_t = \mu b_{t-1} + (1-\tau) g_t, \quad
-        \Delta\theta = -\eta\,(b_t \text{ or, Nesterov, } g_t + \mu b_t)
+    $$
+    g \leftarrow g + \lambda\theta, \quad
+    b_1 = g_1,\; b_t = \mu b_{t-1} + (1-\tau) g_t, \quad
+    \Delta\theta = -\eta\,(b_t \text{ or, Nesterov, } g_t + \mu b_t)
+    $$
 
     Chain: `[add_decayed_weights(weight_decay)]`, `[trace(momentum, nesterov,
     dampening=dampening)]` (when `momentum != 0`), `scale_by_learning_rate(lr)`.
@@ -155,11 +156,12 @@ def Adam(
 ) -> GradientTransformation:
     r"""`torch.optim.Adam`: weight decay is coupled L2 unless `decoupled_weight_decay`.
 
-    .. math::
-        g \leftarrow g + \lambda\theta, \quad
-        m_t = \beta_1 m_{t-1} + (1-\beta_1) g, \quad v_t = \beta_2 v_{t-1} + (1-\beta_2) g^2, \\
-        \bar v_t = \max(\bar v_{t-1}, v_t) \text{ (amsgrad, raw moments)}, \quad
-        \Delta\theta = -\eta\,\frac{m_t/(1-\beta_1^t)}{\sqrt{\bar v_t/(1-\beta_2^t)} + \epsilon}
+    $$
+    g \leftarrow g + \lambda\theta, \quad
+    m_t = \beta_1 m_{t-1} + (1-\beta_1) g, \quad v_t = \beta_2 v_{t-1} + (1-\beta_2) g^2, \\
+    \bar v_t = \max(\bar v_{t-1}, v_t) \text{ (amsgrad, raw moments)}, \quad
+    \Delta\theta = -\eta\,\frac{m_t/(1-\beta_1^t)}{\sqrt{\bar v_t/(1-\beta_2^t)} + \epsilon}
+    $$
 
     Chain: `[add_decayed_weights]`, `ratio(chain(ema(b1), bias_correction(b1)),
     chain(ema_sq(b2), [running_max()], bias_correction(b2), sqrt(), add_eps(eps)))`,
@@ -180,7 +182,7 @@ def AdamW(
 ) -> GradientTransformation:
     r"""`torch.optim.AdamW`: decoupled decay, default `weight_decay=0.01`.
 
-    .. math:: \theta \leftarrow \theta(1 - \eta\lambda) - \eta\,\frac{\hat m_t}{\sqrt{\hat v_t}+\epsilon}
+    $$\theta \leftarrow \theta(1 - \eta\lambda) - \eta\,\frac{\hat m_t}{\sqrt{\hat v_t}+\epsilon}$$
 
     Chain: Adam's ratio, `add_decayed_weights(weight_decay)`, `scale_by_learning_rate(lr)`
     (that is $-\eta(\text{ratio} + \lambda\theta)$, the same step).
@@ -201,10 +203,11 @@ def RMSprop(
 ) -> GradientTransformation:
     r"""`torch.optim.RMSprop`: eps outside the root, momentum over $g/\text{avg}$.
 
-    .. math::
-        v_t = \alpha v_{t-1} + (1-\alpha) g^2, \quad
-        a_t = \sqrt{v_t - \bar g_t^2 \text{ (centered) or } v_t} + \epsilon, \quad
-        b_t = \mu b_{t-1} + g/a_t, \quad \Delta\theta = -\eta\,b_t
+    $$
+    v_t = \alpha v_{t-1} + (1-\alpha) g^2, \quad
+    a_t = \sqrt{v_t - \bar g_t^2 \text{ (centered) or } v_t} + \epsilon, \quad
+    b_t = \mu b_{t-1} + g/a_t, \quad \Delta\theta = -\eta\,b_t
+    $$
 
     Chain: `[add_decayed_weights]`, `ratio(None, chain(ema_sq(alpha) | ema_var(alpha),
     sqrt(), add_eps(eps)))`, `[trace(momentum)]`, `scale_by_learning_rate(lr)`.
@@ -236,9 +239,10 @@ def Adagrad(
 ) -> GradientTransformation:
     r"""`torch.optim.Adagrad`: eps outside the root, learning rate decayed as $\eta/(1+(t-1)\delta)$.
 
-    .. math::
-        s_t = s_{t-1} + g^2, \; s_0 = \text{initial\_accumulator\_value}, \quad
-        \Delta\theta = -\frac{\eta}{1 + (t-1)\,\delta}\,\frac{g}{\sqrt{s_t} + \epsilon}
+    $$
+    s_t = s_{t-1} + g^2, \; s_0 = \text{initial\_accumulator\_value}, \quad
+    \Delta\theta = -\frac{\eta}{1 + (t-1)\,\delta}\,\frac{g}{\sqrt{s_t} + \epsilon}
+    $$
 
     Chain: `[add_decayed_weights]`, `ratio(None, chain(sum_sq(initial_accumulator_value),
     sqrt(), add_eps(eps)))`, `scale_by_learning_rate(count -> lr / (1 + count * lr_decay))`
@@ -273,10 +277,11 @@ def Adadelta(
 ) -> GradientTransformation:
     r"""`torch.optim.Adadelta` (eps inside both roots, as Zeiler and torch).
 
-    .. math::
-        v_t = \rho v_{t-1} + (1-\rho) g^2, \quad
-        \Delta_t = \frac{\sqrt{w_{t-1}+\epsilon}}{\sqrt{v_t+\epsilon}}\,g, \quad
-        w_t = \rho w_{t-1} + (1-\rho)\Delta_t^2, \quad \Delta\theta = -\eta\Delta_t
+    $$
+    v_t = \rho v_{t-1} + (1-\rho) g^2, \quad
+    \Delta_t = \frac{\sqrt{w_{t-1}+\epsilon}}{\sqrt{v_t+\epsilon}}\,g, \quad
+    w_t = \rho w_{t-1} + (1-\rho)\Delta_t^2, \quad \Delta\theta = -\eta\Delta_t
+    $$
 
     Chain: `[add_decayed_weights]`, `scale_by_adadelta(rho, eps)` (the same block as
     `gradxform.adadelta`), `scale_by_learning_rate(lr)`.
@@ -305,10 +310,11 @@ def NAdam(
 ) -> GradientTransformation:
     r"""`torch.optim.NAdam`, with torch's momentum-decay schedule.
 
-    .. math::
-        \mu_t = \beta_1(1 - \tfrac12 0.96^{t\psi}), \quad \Pi_t = \textstyle\prod_{i\le t}\mu_i, \\
-        \Delta\theta = -\eta\,\frac{\frac{1-\mu_t}{1-\Pi_t} g_t + \frac{\mu_{t+1}}{1-\Pi_t\mu_{t+1}} m_t}
-        {\sqrt{v_t/(1-\beta_2^t)} + \epsilon}
+    $$
+    \mu_t = \beta_1(1 - \tfrac12 0.96^{t\psi}), \quad \Pi_t = \textstyle\prod_{i\le t}\mu_i, \\
+    \Delta\theta = -\eta\,\frac{\frac{1-\mu_t}{1-\Pi_t} g_t + \frac{\mu_{t+1}}{1-\Pi_t\mu_{t+1}} m_t}
+    {\sqrt{v_t/(1-\beta_2^t)} + \epsilon}
+    $$
 
     Chain: `[add_decayed_weights]`, `ratio(nesterov_ema(b1, momentum=<torch's schedule>),
     chain(ema_sq(b2), bias_correction(b2), sqrt(), add_eps(eps)))`,
