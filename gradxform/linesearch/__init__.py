@@ -44,8 +44,8 @@ Each state records the accepted step size, the value at the new point and
 [`gradxform.minimize`][gradxform.minimize] adds up. The states of
 [`more_thuente`][gradxform.linesearch.more_thuente], [`hager_zhang`][gradxform.linesearch.hager_zhang] and
 [`zoom`][gradxform.linesearch.zoom] also hold the gradient at the new point and say so with the class
-attribute `HANDS_OFF = True`: [`gradxform.minimize`][gradxform.minimize] then takes the new point's value and gradient from the state instead of
-evaluating them again (see [`accepted_point`][gradxform.linesearch.accepted_point]).
+attribute `HANDS_OFF = True`: [`gradxform.minimize`][gradxform.minimize] then takes the new point's value and
+gradient from the state instead of evaluating them again (see [`accepted_point`][gradxform.linesearch.accepted_point]).
 """
 
 from __future__ import annotations
