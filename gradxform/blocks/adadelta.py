@@ -78,7 +78,9 @@ def scale_by_adadelta(
     intermediates: see the performance page.
 
     $\Delta_t$ is computed from the *new* $w_t$, by the identity
+
     $$\frac{w_{t-1}+\epsilon}{v_t+\epsilon} = \frac{w_t + \rho\epsilon}{\rho(v_t+\epsilon) + (1-\rho)|g_t|^2}$$
+
     (all terms nonnegative, so nothing cancels; a few ulp from the direct form). Then no
     kernel reads the old $w$ after the one that overwrites it in place, and under plain
     `jax.jit` with donation XLA needs no copy of it (the direct form needs one unless

@@ -97,14 +97,22 @@ def dcstep(
        `stpmax` or `stpmin`.
 
     Args:
-        stx, fx, dx: the best step so far, its value and derivative.
-        sty, fy, dy: the interval's other end, its value and derivative.
-        stp, fp, dp: the step just evaluated, its value and derivative.
+        stx: the best step so far.
+        fx: its value.
+        dx: its derivative.
+        sty: the interval's other end.
+        fy: its value.
+        dy: its derivative.
+        stp: the step just evaluated.
+        fp: its value.
+        dp: its derivative.
         brackt: whether a minimizer is bracketed.
-        stpmin, stpmax: bounds for a step that extrapolates.
+        stpmin: the lower bound for a step that extrapolates.
+        stpmax: the upper bound for a step that extrapolates.
 
-    Returns `(stx, fx, dx, sty, fy, dy, stp, brackt, moved)` with `stp` the
-    new trial step and `moved` whether `stx` became the evaluated `stp`.
+    Returns:
+        `(stx, fx, dx, sty, fy, dy, stp, brackt, moved)` with `stp` the new trial step and `moved`
+        whether `stx` became the evaluated `stp`.
     """
     sgnd = jnp.sign(dp) * jnp.sign(dx)
     gap = stp - stx
@@ -227,8 +235,8 @@ def more_thuente(
     below the rounding error of $f$, and a search can fail on noise
     alone (scipy's then falls back to another search). Here the stopping test
     forgives $f$ an excess of `rounding_ulps` units in the last place
-    of $f(x)$: :math:`\phi(\alpha) \le \phi(0) + c_1\alpha\phi'(0) +
-    \text{rounding\_ulps}\cdot\epsilon_{\text{mach}}|\phi(0)|`. The choice of
+    of $f(x)$: $\phi(\alpha) \le \phi(0) + c_1\alpha\phi'(0) +
+    \text{rounding\_ulps}\cdot\epsilon_{\text{mach}}|\phi(0)|$. The choice of
     trial steps is DCSRCH's unchanged; with `rounding_ulps=0` so is the test.
 
     If the search stops without meeting both conditions, the best point found
