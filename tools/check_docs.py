@@ -9,8 +9,8 @@ Fails (exit 1, one line per problem) on:
   sections (`Args:`, `Returns:`) left as plain paragraphs;
 - a name of `gradxform.__all__` (or of a public module in it) without its entry in the API reference
   (`site/api/`), or an entry there for a name that is not public;
-- a script, stylesheet or font loaded from another host (the site must work offline), or MathJax
-  missing from the site;
+- a script, stylesheet or font loaded from another host, also by an inline script (the site must work offline),
+  or MathJax missing from the site;
 - an image that does not exist, a registry optimizer's page without its figure
   (`figures/optimizers/<name>.png`), the schedules, race and notebooks pages without their figures.
 """
@@ -38,6 +38,10 @@ RAW = [
      "a docstring section rendered as text"),
 ]
 REMOTE = re.compile(r"^(?:https?:)?//", re.I)
+REMOTE_IN_SCRIPT = re.compile(r"""["'](?:https?:)?//[^"']+\.(?:m?js|css)["']""", re.I)
+# A notebook's Markdown cell (mkdocs-jupyter) keeps its math as $...$ / $$...$$, which MathJax renders there.
+NOTEBOOK_MARKDOWN = "jp-RenderedMarkdown"
+NOTEBOOK_MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+?\$", re.S)
 
 
 class Page(html.parser.HTMLParser):
@@ -51,6 +55,9 @@ class Page(html.parser.HTMLParser):
         self.links: list[tuple[str, str]] = []
         self.images: list[str] = []
         self.ids: set[str] = set()
+        self.inline_scripts: list[str] = []
+        self.notebook_depth: int | None = None  # the stack depth of the notebook Markdown cell we are in
+        self.notebook_text: list[str] = []
 
     def skipping(self) -> bool:
         return bool(self.stack) and self.stack[-1][1]
@@ -68,6 +75,8 @@ class Page(html.parser.HTMLParser):
         if tag in {"br", "img", "hr", "meta", "link", "input", "source", "wbr"}:
             return
         classes = (a.get("class") or "").split()
+        if NOTEBOOK_MARKDOWN in classes and self.notebook_depth is None:
+            self.notebook_depth = len(self.stack)
         skip = self.skipping() or tag in SKIP_TEXT or "arithmatex" in classes or "highlight" in classes
         if skip and not self.skipping():
             self.text.append("\x00")  # where code or math was: a role right before it still shows
@@ -78,12 +87,18 @@ class Page(html.parser.HTMLParser):
             if self.stack[i][0] == tag:
                 del self.stack[i:]
                 break
+        if self.notebook_depth is not None and len(self.stack) <= self.notebook_depth:
+            self.notebook_depth = None
+            self.text.append(NOTEBOOK_MATH.sub("\x00", "".join(self.notebook_text)))
+            self.notebook_text = []
         if tag in {"p", "li", "td", "th", "div", "h1", "h2", "h3", "h4", "dd", "dt"}:
             self.text.append("\n")
 
     def handle_data(self, data):
+        if self.stack and self.stack[-1][0] == "script":
+            self.inline_scripts.append(data)
         if not self.skipping():
-            self.text.append(data)
+            (self.text if self.notebook_depth is None else self.notebook_text).append(data)
 
 
 def parse(path: pathlib.Path) -> Page:
@@ -116,6 +131,9 @@ def check(site: pathlib.Path) -> list[str]:
         for src in page.scripts:
             if REMOTE.match(src):
                 problems.append(f"{rel}: loads a script from another host: {src}")
+        for script in page.inline_scripts:
+            for url in REMOTE_IN_SCRIPT.findall(script):
+                problems.append(f"{rel}: an inline script loads {url} from another host")
         for rel_attr, href in page.links:
             if REMOTE.match(href) and any(r in rel_attr for r in ("stylesheet", "preconnect", "preload", "icon")):
                 problems.append(f"{rel}: loads {rel_attr} from another host: {href}")

@@ -1,15 +1,27 @@
-"""mkdocs hooks: serve MathJax from the site itself (no CDN, works offline).
+"""mkdocs hooks: serve MathJax from the site itself (no CDN, works offline); render the notebooks.
 
 MathJax 3 comes from the `django-static-mathjax` package (a plain copy of MathJax's `es5` build; the
 docs extra installs it). After each build, the TeX-to-CHTML component and its web fonts are copied
 into `site/javascripts/mathjax/`, where `mkdocs.yml`'s `extra_javascript` loads them.
+
+The notebooks live in `notebooks/` at the repository's root (outside `docs/`); `on_files` adds them to
+the site as `notebooks/<name>.ipynb`, before mkdocs-jupyter (which renders them with their stored
+outputs) looks at the files. `on_post_page` drops what nbconvert's template would load from elsewhere
+(mermaid from a CDN, an empty require.js tag); MathJax renders the notebooks' `$...$` (see
+`docs/javascripts/mathjax.js`).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import pathlib
+import re
 import shutil
+
+from mkdocs.plugins import event_priority
+from mkdocs.structure.files import File
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 FILES = ["tex-chtml.js", "output/chtml/fonts/woff-v2"]
 
@@ -34,3 +46,27 @@ def on_post_build(config, **kwargs) -> None:
             shutil.copytree(src, dst, dirs_exist_ok=True)
         else:
             shutil.copy2(src, dst)
+
+
+@event_priority(100)  # before mkdocs-jupyter's on_files
+def on_files(files, config, **kwargs):
+    for nb in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        files.append(
+            File(
+                f"notebooks/{nb.name}",
+                src_dir=str(ROOT),
+                dest_dir=config["site_dir"],
+                use_directory_urls=config["use_directory_urls"],
+            )
+        )
+    return files
+
+
+MERMAID = re.compile(r"<script type=\"module\">(?:(?!</script>).)*?cdnjs(?:(?!</script>).)*?</script>", re.S)
+EMPTY_SCRIPT = re.compile(r"<script src=\"\">\s*</script>")
+
+
+def on_post_page(output, page, config, **kwargs):
+    if page.file.src_uri.endswith(".ipynb"):
+        output = EMPTY_SCRIPT.sub("", MERMAID.sub("", output))
+    return output

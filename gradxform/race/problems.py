@@ -1,15 +1,15 @@
-"""The race's problems: three 2-D surfaces from the seeds and an MLP on scikit-learn's digits.
+"""The race's problems: three classic 2-D surfaces and an MLP on scikit-learn's digits.
 
 Each problem is a `Problem`: a loss over a parameter pytree, a starting
 point, the loss to reach ("steps to target"), the loss's floor (for log-scale
 plots of `loss - floor`) and the learning rate each optimizer races with.
 
 * `ravine`: $f(x, y) = \\tfrac12(0.1\\,x^2 + 10\\,y^2)$, condition
-  number 100 (seed 000's pathological curvature), from $(-9, 1)$.
+  number 100 (pathological curvature: a ravine), from $(-9, 1)$.
 * `rosenbrock`: $f(x, y) = (1-x)^2 + 100\\,(y-x^2)^2$, from
   $(-1.2, 1)$, minimum $f(1, 1) = 0$.
 * `saddle`: $f(x, y) = x^2 - y^2 + y^4/4$, which is $x^2 - y^2$
-  near its saddle at the origin (seed 001's "local optima"); the quartic wall
+  near its saddle at the origin (a saddle point, where plain gradient descent slows down); the quartic wall
   gives the race a finish line at $f(0, \\pm\\sqrt2) = -1$. It starts at
   $(1, 10^{-3})$, just off the ridge $y = 0$.
 * `digits`: a 64-32-10 tanh MLP with softmax cross-entropy on the 1,797

@@ -61,7 +61,7 @@ def exponential_decay(
 
 
 def inverse_time_decay(init_value: Any, decay_rate: Any, decay_steps: int, staircase: bool = False) -> Schedule:
-    r"""Inverse-time decay (seed 001's "learning rate decay"; Keras' `InverseTimeDecay`).
+    r"""Inverse-time decay (the "learning rate decay" of Andrew Ng's deep-learning course; Keras' `InverseTimeDecay`).
 
     $$
     v(t) = \frac{v_0}{1 + r\,t / T}
@@ -70,7 +70,7 @@ def inverse_time_decay(init_value: Any, decay_rate: Any, decay_steps: int, stair
     $$
 
     with $v_0$ = `init_value`, $r$ = `decay_rate`
-    $\ge 0$ and $T$ = `decay_steps` $> 0$. Seed 001 counts
+    $\ge 0$ and $T$ = `decay_steps` $> 0$. The course counts
     epochs: $\alpha = \alpha_0 / (1 + \text{decay\_rate}\cdot\text{epoch\_num})$
     is `decay_steps=steps_per_epoch` with `staircase=True`, and its
     "scheduled learning rate decay" $\alpha_0 / (1 + \text{decay\_rate}

@@ -67,8 +67,8 @@ def linear_schedule(init_value: Any, end_value: Any, transition_steps: int, tran
     r"""Linear transition: $v(t) = I + \frac{\min(\max(t-B,0),T)}{T}(E - I)$.
 
     `init_value` $I$ until step `transition_begin` $B$,
-    `end_value` $E$ from step $B + T$ on. Seed 000's momentum
-    "initialized at 0.5 and gradually annealed to 0.9" is
+    `end_value` $E$ from step $B + T$ on. Momentum "initialized at 0.5
+    and gradually annealed to 0.9", a common recipe, is
     `linear_schedule(0.5, 0.9, T)`.
     """
     who = "linear_schedule"
