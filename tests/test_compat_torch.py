@@ -53,7 +53,7 @@ def test_defaults_are_torchs():
     torch = require_torch()
     import inspect
 
-    for name in gxt.__all__:
+    for name in gxt.optimizers.__all__:
         ours = inspect.signature(getattr(gxt, name)).parameters
         theirs = inspect.signature(getattr(torch.optim, name).__init__).parameters
         for arg, p in ours.items():

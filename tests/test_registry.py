@@ -24,7 +24,7 @@ from tests.refs import ENTRIES, cases, count_leaves, entries, resolve
 
 PUBLIC = (
     [n for n in gx.optimizers.__all__ if n != "registry"]
-    + [f"compat.torch.{n}" for n in gxt.__all__]
+    + [f"compat.torch.{n}" for n in gxt.optimizers.__all__]
     + ["skip_nonfinite", "accumulate", "masked", "partition"]
 )
 

@@ -366,6 +366,10 @@ def _entries() -> list[Entry]:
         ),
         *_adaptive_entries(),
         *_more_entries(),
+        *_layerwise_entries(),
+        *_matrix_entries(),
+        *_averaging_entries(),
+        *_lr_free_entries(),
         # torch.optim-faithful constructors: parity with torch.optim at torch's defaults and at others.
         *_torch_entries(t),
         # wrappers: each wraps a default inner optimizer in `example`.
@@ -418,6 +422,26 @@ def _adaptive_entries() -> list[Entry]:
 
 def _more_entries() -> list[Entry]:
     """adan, optimistic methods, sm3, polyak_sgd, noisy_sgd, ademamix, adopt, madgrad, asgd."""
+    return []
+
+
+def _layerwise_entries() -> list[Entry]:
+    """Layer-wise methods: lars, lamb, fromage, novograd, adafactor."""
+    return []
+
+
+def _matrix_entries() -> list[Entry]:
+    """Matrix-aware methods: muon, soap."""
+    return []
+
+
+def _averaging_entries() -> list[Entry]:
+    """Evaluation weights and wrappers: schedule-free methods, ema_params, swa, lookahead, sam, reduce_on_plateau."""
+    return []
+
+
+def _lr_free_entries() -> list[Entry]:
+    """Learning-rate-free methods: prodigy, dadapt_adamw, dog, dowg, cocob, mechanize, momo, momo_adam."""
     return []
 
 

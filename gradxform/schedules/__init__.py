@@ -31,6 +31,12 @@ Names and arguments are optax's where optax has the same schedule, so
 and its staircase form, Keras' `InverseTimeDecay`) has no optax counterpart.
 """
 
+from gradxform.schedules.cyclic import (
+    cosine_onecycle_schedule,
+    linear_onecycle_schedule,
+    piecewise_interpolate_schedule,
+    sgdr_schedule,
+)
 from gradxform.schedules.decay import cosine_decay_schedule, exponential_decay, inverse_time_decay
 from gradxform.schedules.piecewise import join_schedules, piecewise_constant_schedule
 from gradxform.schedules.polynomial import constant_schedule, linear_schedule, polynomial_schedule
@@ -39,17 +45,23 @@ from gradxform.schedules.warmup import (
     warmup_cosine_decay_schedule,
     warmup_exponential_decay_schedule,
 )
+from gradxform.schedules.wsd import warmup_stable_decay_schedule
 
 __all__ = [
     "constant_schedule",
     "cosine_decay_schedule",
+    "cosine_onecycle_schedule",
     "exponential_decay",
     "inverse_time_decay",
     "join_schedules",
+    "linear_onecycle_schedule",
     "linear_schedule",
     "piecewise_constant_schedule",
+    "piecewise_interpolate_schedule",
     "polynomial_schedule",
+    "sgdr_schedule",
     "warmup_constant_schedule",
     "warmup_cosine_decay_schedule",
     "warmup_exponential_decay_schedule",
+    "warmup_stable_decay_schedule",
 ]

@@ -50,6 +50,19 @@ def reached(step: Any, boundary: Any) -> jax.Array:
     return step_value(step) >= as_hyper(boundary)
 
 
+def half_cosine(done: jax.Array, total: Any) -> jax.Array:
+    """$\\tfrac12(1 + \\cos(\\pi\\, d / T))$ for `done` $= d \\in [0, T]$, accurate to a few ulp everywhere.
+
+    Written as $\\cos^2(\\tfrac{\\pi}{2} d/T)$ for $d \\le T/2$ and $\\sin^2(\\tfrac{\\pi}{2}(T - d)/T)$
+    after, so that neither the sum $1 + \\cos$ nor the cosine near $\\pi/2$ loses digits where the value
+    is small (the end of a decay).
+    """
+    total = as_hyper(total)
+    first = jnp.cos(jnp.pi / 2 * (done / total)) ** 2
+    second = jnp.sin(jnp.pi / 2 * ((total - done) / total)) ** 2
+    return jnp.where(done <= total / 2, first, second)
+
+
 def step_value(step: Any) -> jax.Array:
     """The step count as a float of the hyperparameter dtype (exact up to `2**24` in float32)."""
     return as_hyper(step)

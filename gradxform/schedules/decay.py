@@ -13,6 +13,7 @@ from gradxform.schedules.base import (
     check_number,
     check_steps,
     concrete_zero,
+    half_cosine,
     step_value,
     steps_since,
 )
@@ -114,7 +115,7 @@ def cosine_decay_schedule(init_value: Any, decay_steps: int, alpha: Any = 0.0, e
 
     def schedule(step):
         t = jnp.minimum(step_value(step), as_hyper(decay_steps))
-        cosine = 0.5 * (1 + jnp.cos(jnp.pi * t / as_hyper(decay_steps)))
+        cosine = half_cosine(t, decay_steps)
         return as_hyper(init_value) * ((1 - as_hyper(alpha)) * cosine ** as_hyper(exponent) + as_hyper(alpha))
 
     return schedule

@@ -81,7 +81,8 @@ def linear_schedule(init_value: Any, end_value: Any, transition_steps: int, tran
 
     def schedule(step):
         t = jnp.clip(steps_since(step, transition_begin), 0, as_hyper(transition_steps))
-        v = as_hyper(init_value) + (as_hyper(end_value) - as_hyper(init_value)) * (t / as_hyper(transition_steps))
+        T = as_hyper(transition_steps)  # a weighted mean of the ends, weights exact: no cancellation near either end
+        v = as_hyper(init_value) * ((T - t) / T) + as_hyper(end_value) * (t / T)
         return between(t, v, init_value, end_value, transition_steps)
 
     return schedule

@@ -1,5 +1,7 @@
-"""torch.optim's optimizers with torch's argument names, defaults and numerics (see `optimizers`)."""
+"""torch.optim's optimizers (`optimizers`) and its learning-rate schedulers (`lr_scheduler`), with torch's names,
+defaults and numerics."""
 
+from gradxform.compat.torch import lr_scheduler
 from gradxform.compat.torch.optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, NAdam, RMSprop
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "NAdam"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "NAdam", "lr_scheduler"]
