@@ -33,7 +33,7 @@ import numpy as np
 
 import gradxform as gx
 
-# The race's default field: the optimizers of the notes this library started from, plus AdamW, NAdam and
+# The race's default field: the classic first-order optimizers, plus AdamW, NAdam and
 # AMSGrad. Every optimizer of the registry with learning rates for the race can be raced by name.
 DEFAULT_FIELD = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "nadam", "amsgrad", "adagrad", "adadelta")
 
