@@ -52,6 +52,13 @@ def scale_by_bfgs(curvature_eps: float = 1e-10, scale_initial: bool = False) -> 
 
     The incoming updates must be gradients and `params` must be given (the
     pairs $s, y$ come from consecutive calls).
+
+    Args:
+      curvature_eps: pairs with $s^\top y \le$ this (relative) are skipped.
+      scale_initial: scale $H_0$ by $s^\top y / y^\top y$ after the first pair.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "scale_by_bfgs"
     validate(who, "curvature_eps", curvature_eps, 0.0)

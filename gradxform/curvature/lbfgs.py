@@ -46,7 +46,15 @@ class LbfgsState(NamedTuple):
 
 
 def scale_by_lbfgs(memory_size: int = 10, curvature_eps: float = 1e-10) -> GradientTransformation:
-    r"""Preconditions by the L-BFGS inverse Hessian: $u \leftarrow H_k g_k$ (module docstring)."""
+    r"""Preconditions by the L-BFGS inverse Hessian: $u \leftarrow H_k g_k$ (module docstring).
+
+    Args:
+      memory_size: $m$, the number of pairs kept.
+      curvature_eps: pairs with $s^\top y \le$ this (relative) are skipped.
+
+    Returns:
+      A `GradientTransformation`.
+    """
     who = "scale_by_lbfgs"
     validate_int(who, "memory_size", memory_size, 1)
     validate(who, "curvature_eps", curvature_eps, 0.0)

@@ -77,6 +77,17 @@ def newton(
     $O(n^2)$ memory: for problems up to a few thousand parameters. Each
     trial evaluates $f$ and $\nabla f$ once; the accepted trial's
     are handed to the next update (`NewtonState.value`, `.grad`).
+
+    Args:
+      initial_damping: $\lambda$ of the first trial.
+      min_damping: the smallest positive damping, relative to the Hessian's scale.
+      increase: the factor on $\lambda$ after a rejected trial.
+      decrease: the factor dividing $\lambda$ after an accepted one.
+      accept_ratio: the least ratio of actual to predicted decrease that accepts a step.
+      max_tries: the most trials per update.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "newton"
     validate(who, "initial_damping", initial_damping, 0.0)

@@ -46,6 +46,12 @@ def scale_by_newton_cg(max_cg_steps: int | None = None) -> GradientTransformatio
     Truncated CG as in the module docstring; `max_cg_steps` defaults to
     $20n$ (scipy's). Needs `params` and the objective as the extra
     argument `value_fn`; the incoming updates must be its gradient.
+
+    Args:
+      max_cg_steps: the most CG iterations per update; `None` means $20n$.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "scale_by_newton_cg"
     validate_int(who, "max_cg_steps", max_cg_steps, 1, allow_none=True)

@@ -219,6 +219,13 @@ def set_hyperparams(state: InjectHyperparamsState, **values: Any) -> InjectHyper
     change float32 into a weakly typed float and recompile once). Concrete
     values must be finite; unknown names raise `KeyError` listing the known
     ones.
+
+    Args:
+      state: the state of an `inject_hyperparams` optimizer.
+      **values: `name=value` for each hyperparameter to set.
+
+    Returns:
+      The new state.
     """
     if not isinstance(state, InjectHyperparamsState):
         raise TypeError(

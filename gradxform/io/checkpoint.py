@@ -259,6 +259,10 @@ def save(path: str | os.PathLike, tree: PyTree) -> None:
     default, as with `open`. A symlink is followed (the file it names is
     replaced, the link stays). On any error the previous file is untouched
     and no temporary file is left.
+
+    Args:
+      path: the file to write.
+      tree: the pytree to save.
     """
     _write_atomic(os.fspath(path), _encode(tree))
 
@@ -475,6 +479,16 @@ def restore(path: str | os.PathLike, template: PyTree) -> PyTree:
     naming the first difference in key path, shape, dtype or node kind, or
     saying how the file is damaged. Reads no more than the file's size
     announces, and its data only once the header and template agree.
+
+    Args:
+      path: the file to read.
+      template: a tree of the expected structure, shapes and dtypes.
+
+    Returns:
+      The restored tree.
+
+    Raises:
+      CheckpointError: the file does not match `template` or is damaged.
     """
     f, size = _open_regular(path)
     with f:

@@ -30,7 +30,15 @@ from gradxform.numerics import (  # noqa: F401 (used by the searches)
 
 
 def bind_value_fn(value_fn: Callable, extra_args: dict) -> Callable[[PyTree], jax.Array]:
-    """`value_fn` with the extra arguments it names bound: `params -> f(params, **kwargs)`."""
+    """`value_fn` with the extra arguments it names bound: `params -> f(params, **kwargs)`.
+
+    Args:
+      value_fn: the objective, `value_fn(params, **kwargs)`.
+      extra_args: the update's extra arguments; those `value_fn` names are bound.
+
+    Returns:
+      `params -> value_fn(params, **kwargs)`.
+    """
     try:
         sig = inspect.signature(value_fn).parameters
     except (TypeError, ValueError):

@@ -113,6 +113,12 @@ def flatten_params(params: PyTree) -> FlatParams:
     Leaves may have any dtype (a buffer is made for each); `None` leaves
     are not allowed (they would have no place in a buffer). Call it once,
     outside the training step, and keep the result as your parameters.
+
+    Args:
+      params: a pytree of arrays.
+
+    Returns:
+      The `FlatParams`.
     """
     leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(params)
     if not leaves_with_path:
@@ -138,7 +144,14 @@ def flatten_params(params: PyTree) -> FlatParams:
 
 
 def flat_offsets(flat: FlatParams) -> tuple:
-    """Each leaf's offset in its buffer as an int32 scalar array, for `FlatParams.with_offsets`."""
+    """Each leaf's offset in its buffer as an int32 scalar array, for `FlatParams.with_offsets`.
+
+    Args:
+      flat: the packed parameters.
+
+    Returns:
+      A tuple of int32 scalar arrays, one per leaf.
+    """
     return tuple(jnp.asarray(off, jnp.int32) for _, _, off in flat.layout.leaves)
 
 
@@ -173,6 +186,12 @@ def unflatten_params(flat: FlatParams) -> PyTree:
     Inside `jit` the pieces are slices that XLA fuses into their users; under
     `grad` the cotangents of the pieces are concatenated back into one flat
     gradient buffer per dtype.
+
+    Args:
+      flat: the packed parameters.
+
+    Returns:
+      The parameters as a pytree.
     """
     if not isinstance(flat, FlatParams):
         raise TypeError(

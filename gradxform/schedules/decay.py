@@ -35,6 +35,17 @@ def exponential_decay(
     $r > 1$). `decay_rate` $r > 0$; `transition_steps`
     $T = 0$ holds $I$ forever (as optax). Keras'
     `ExponentialDecay(I, T, r, staircase)` is this with $B = 0$.
+
+    Args:
+      init_value: $I$.
+      transition_steps: $T \ge 0$.
+      decay_rate: $r > 0$.
+      transition_begin: $B \ge 0$, steps before the decay starts.
+      staircase: decay in whole steps of $T$.
+      end_value: a bound on the decay, or `None`.
+
+    Returns:
+      A `Schedule`.
     """
     who = "exponential_decay"
     check_number(who, "init_value", init_value)
@@ -78,6 +89,15 @@ def inverse_time_decay(init_value: Any, decay_rate: Any, decay_steps: int, stair
     \cdot \lfloor \text{epoch\_num}/\text{time\_interval} \rfloor)$ is
     `decay_steps=steps_per_epoch * time_interval` with `staircase=True`.
     The first update (step 0) gets $v_0$.
+
+    Args:
+      init_value: $v_0$.
+      decay_rate: $r \ge 0$.
+      decay_steps: $T > 0$.
+      staircase: decay in whole steps of $T$.
+
+    Returns:
+      A `Schedule`.
     """
     who = "inverse_time_decay"
     check_number(who, "init_value", init_value)
@@ -106,6 +126,15 @@ def cosine_decay_schedule(init_value: Any, decay_steps: int, alpha: Any = 0.0, e
     `init_value` $I$, `decay_steps` $T > 0$, `alpha` the
     final fraction of $I$, `exponent` $p$. Held at
     $\alpha I$ after step $T$.
+
+    Args:
+      init_value: $I$.
+      decay_steps: $T > 0$.
+      alpha: the final value as a fraction of $I$.
+      exponent: $p$.
+
+    Returns:
+      A `Schedule`.
     """
     who = "cosine_decay_schedule"
     check_number(who, "init_value", init_value)

@@ -18,6 +18,13 @@ def piecewise_constant_schedule(init_value: Any, boundaries_and_scales: Mapping[
 
     `boundaries_and_scales` is `{b_i: s_i}`; boundaries are concrete
     non-negative integers, scales non-negative numbers (they may be traced).
+
+    Args:
+      init_value: $I$.
+      boundaries_and_scales: `{b_i: s_i}`, or `None` for a constant.
+
+    Returns:
+      A `Schedule`.
     """
     who = "piecewise_constant_schedule"
     check_number(who, "init_value", init_value)
@@ -44,6 +51,13 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
     $b_i$ on the value is `schedules[i+1](t - b_i)`. Boundaries are
     concrete, non-negative and non-decreasing; there is one fewer boundary
     than schedules.
+
+    Args:
+      schedules: the schedules, in order.
+      boundaries: the steps $b_i$ where each next schedule takes over.
+
+    Returns:
+      A `Schedule`.
     """
     who = "join_schedules"
     schedules = list(schedules)

@@ -20,7 +20,14 @@ from gradxform.schedules.base import (
 
 
 def constant_schedule(value: Any) -> Schedule:
-    r"""The same value at every step: $v(t) = v$."""
+    r"""The same value at every step: $v(t) = v$.
+
+    Args:
+      value: $v$, a number or a traced scalar.
+
+    Returns:
+      A `Schedule`, `count -> value`.
+    """
     check_number("constant_schedule", "value", value)
 
     def schedule(step):
@@ -39,6 +46,16 @@ def polynomial_schedule(
     with $T$ = `transition_steps`, $B$ = `transition_begin`,
     $P$ = `power`: $I$ until step $B$, $E$ from step
     $B + T$ on. `transition_steps=0` holds $I$ forever (as optax).
+
+    Args:
+      init_value: $I$.
+      end_value: $E$.
+      power: $P$.
+      transition_steps: $T$ (`0` holds $I$ forever).
+      transition_begin: $B \ge 0$.
+
+    Returns:
+      A `Schedule`.
     """
     who = "polynomial_schedule"
     check_number(who, "init_value", init_value)
@@ -70,6 +87,15 @@ def linear_schedule(init_value: Any, end_value: Any, transition_steps: int, tran
     `end_value` $E$ from step $B + T$ on. Momentum "initialized at 0.5
     and gradually annealed to 0.9", a common recipe, is
     `linear_schedule(0.5, 0.9, T)`.
+
+    Args:
+      init_value: $I$.
+      end_value: $E$.
+      transition_steps: $T$ (`0` holds $I$ forever).
+      transition_begin: $B \ge 0$.
+
+    Returns:
+      A `Schedule`.
     """
     who = "linear_schedule"
     check_number(who, "init_value", init_value)

@@ -100,6 +100,17 @@ def SGD(
     Chain: `[add_decayed_weights(weight_decay)]`, `[trace(momentum, nesterov,
     dampening=dampening)]` (when `momentum != 0`), `scale_by_learning_rate(lr)`.
     The first step is not dampened, as in torch.
+
+    Args:
+      lr: $\eta$, torch's default `1e-3`.
+      momentum: $\mu$; `0` means no momentum buffer.
+      dampening: $\tau$, applied from the second step on.
+      weight_decay: $\lambda$, coupled L2 (added to the gradient).
+      nesterov: use $g_t + \mu b_t$.
+      maximize: ascend instead of descend.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "SGD"
     _lr(who, lr)
@@ -166,6 +177,18 @@ def Adam(
     Chain: `[add_decayed_weights]`, `ratio(chain(ema(b1), bias_correction(b1)),
     chain(ema_sq(b2), [running_max()], bias_correction(b2), sqrt(), add_eps(eps)))`,
     `scale_by_learning_rate(lr)`.
+
+    Args:
+      lr: $\eta$.
+      betas: $(\beta_1, \beta_2)$.
+      eps: $\epsilon$, outside the root.
+      weight_decay: $\lambda$ (coupled L2 unless `decoupled_weight_decay`).
+      amsgrad: keep the running maximum of the raw second moment.
+      maximize: ascend instead of descend.
+      decoupled_weight_decay: AdamW's decay, $-\eta\lambda\theta$.
+
+    Returns:
+      A `GradientTransformation`.
     """
     return _adam("Adam", lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay)
 
@@ -186,6 +209,17 @@ def AdamW(
 
     Chain: Adam's ratio, `add_decayed_weights(weight_decay)`, `scale_by_learning_rate(lr)`
     (that is $-\eta(\text{ratio} + \lambda\theta)$, the same step).
+
+    Args:
+      lr: $\eta$.
+      betas: $(\beta_1, \beta_2)$.
+      eps: $\epsilon$, outside the root.
+      weight_decay: $\lambda$, decoupled (torch's default `1e-2`).
+      amsgrad: keep the running maximum of the raw second moment.
+      maximize: ascend instead of descend.
+
+    Returns:
+      A `GradientTransformation`.
     """
     return _adam("AdamW", lr, betas, eps, weight_decay, amsgrad, maximize, True)
 
@@ -211,6 +245,18 @@ def RMSprop(
 
     Chain: `[add_decayed_weights]`, `ratio(None, chain(ema_sq(alpha) | ema_var(alpha),
     sqrt(), add_eps(eps)))`, `[trace(momentum)]`, `scale_by_learning_rate(lr)`.
+
+    Args:
+      lr: $\eta$.
+      alpha: $\alpha$, the decay of the squared-gradient average.
+      eps: $\epsilon$, outside the root.
+      weight_decay: $\lambda$, coupled L2.
+      momentum: $\mu$ of the buffer over $g/a_t$; `0` means none.
+      centered: divide by the root of the variance instead.
+      maximize: ascend instead of descend.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "RMSprop"
     _lr(who, lr)
@@ -247,6 +293,17 @@ def Adagrad(
     Chain: `[add_decayed_weights]`, `ratio(None, chain(sum_sq(initial_accumulator_value),
     sqrt(), add_eps(eps)))`, `scale_by_learning_rate(count -> lr / (1 + count * lr_decay))`
     (the schedule sees the count before the step, $t-1$).
+
+    Args:
+      lr: $\eta$.
+      lr_decay: $\delta$.
+      weight_decay: $\lambda$, coupled L2.
+      initial_accumulator_value: $s_0$.
+      eps: $\epsilon$, outside the root.
+      maximize: ascend instead of descend.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "Adagrad"
     _lr(who, lr)
@@ -285,6 +342,16 @@ def Adadelta(
 
     Chain: `[add_decayed_weights]`, `scale_by_adadelta(rho, eps)` (the same block as
     `gradxform.adadelta`), `scale_by_learning_rate(lr)`.
+
+    Args:
+      lr: $\eta$ (torch's default `1.0`).
+      rho: $\rho$.
+      eps: $\epsilon$, inside both roots.
+      weight_decay: $\lambda$, coupled L2.
+      maximize: ascend instead of descend.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "Adadelta"
     _lr(who, lr)
@@ -320,6 +387,18 @@ def NAdam(
     chain(ema_sq(b2), bias_correction(b2), sqrt(), add_eps(eps)))`,
     `[add_decayed_weights]` (decoupled), `scale_by_learning_rate(lr)`. The schedule's
     running product $\Pi_t$ is kept in the state (`mu_product`), as torch does.
+
+    Args:
+      lr: $\eta$ (torch's default `2e-3`).
+      betas: $(\beta_1, \beta_2)$.
+      eps: $\epsilon$, outside the root.
+      weight_decay: $\lambda$ (coupled L2 unless `decoupled_weight_decay`).
+      momentum_decay: $\psi$ of the momentum schedule.
+      decoupled_weight_decay: AdamW-style decay, $-\eta\lambda\theta$.
+      maximize: ascend instead of descend.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "NAdam"
     _lr(who, lr)
