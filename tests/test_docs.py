@@ -69,7 +69,7 @@ def _public_functions():
             yield ident, obj
 
 
-REST = re.compile(r":(?:math|func|class|mod|meth|attr|data|obj|exc|ref):`|^\s*\.\. [a-z-]+::|``", re.M)
+REST = re.compile(r":(?:math|func|class|mod|meth|attr|data|obj|exc|ref):`|^\s*\.\. [a-z-]+::|(?<!`)``(?!`)", re.M)
 
 
 @pytest.mark.parametrize("ident,fn", list(_public_functions()), ids=lambda x: x if isinstance(x, str) else "")
@@ -84,3 +84,29 @@ def test_every_public_function_has_a_markdown_docstring_with_args(ident, fn):
         for name, p in inspect.signature(fn).parameters.items():
             shown = {p.VAR_POSITIONAL: f"*{name}", p.VAR_KEYWORD: f"**{name}"}.get(p.kind, name)
             assert re.search(rf"^\s+{re.escape(shown)}:", section, re.M), f"{ident}: Args: does not describe {shown}"
+
+
+def _make_figures():
+    pytest.importorskip("matplotlib")
+    import make_figures
+
+    return make_figures
+
+
+@pytest.mark.parametrize("entry", gx.registry.entries("optimizer"), ids=lambda e: e.name)
+def test_every_optimizer_page_shows_its_figure(entry):
+    # The figure is drawn from the registry: `python tools/make_figures.py optimizers <name>` draws it and
+    # puts the line in the page.
+    make_figures = _make_figures()
+    png = DOCS / "figures" / "optimizers" / f"{entry.name}.png"
+    assert png.exists() and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{png}: run tools/make_figures.py"
+    assert make_figures.figure_line(entry.name) in (DOCS / "optimizers" / f"{entry.name}.md").read_text()
+
+
+def test_every_schedule_is_plotted_and_the_race_figure_is_shown():
+    make_figures = _make_figures()
+    assert set(make_figures.SCHEDULES) == set(gx.schedules.__all__), "each schedule needs an example to plot"
+    assert "](figures/schedules/schedules.png)" in (DOCS / "schedules.md").read_text()
+    race = (DOCS / "race.md").read_text()
+    assert "](figures/race.png)" in race and make_figures.RACE_BEGIN in race
+    assert make_figures.check() == []

@@ -26,7 +26,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradxform.core.transform import EmptyState, GradientTransformation, make_block
+from gradxform.core.transform import EmptyState, GradientTransformation, caller_description, make_block
 from gradxform.errors import lead
 from gradxform.hyper.validate import Range, check_rounding, validate, validate_dtype
 from gradxform.hyper.values import Hyperparameter, is_schedule, resolve
@@ -119,8 +119,13 @@ def elementwise(
     step: bool = False,
     with_params: bool = False,
     dtypes: bool = False,
+    equation: str | None = None,
 ) -> GradientTransformation:
     """A block whose update is `fn` applied leaf by leaf (see the module docstring).
+
+    The block describes itself (`gradxform.describe`) by `name`, its hyperparameters and `equation`,
+    which defaults to the first display equation (`$$...$$`) of the docstring of the function that calls
+    `elementwise` (the block's public factory).
 
     Args:
       name: the block's public name.
@@ -134,7 +139,9 @@ def elementwise(
       step: `fn` reads `h.t` (and `h.count`).
       with_params: `fn` also takes the parameter leaf (`update` then needs `params`).
       dtypes: `fn` also takes `dtypes=`, the dtypes its moments (and parameter) are stored in.
+      equation: the block's update in LaTeX, for `gradxform.describe`; `None` reads it from the docstring.
     """
+    description = caller_description(name, 2, hyper={k: v for k, (v, _) in (hyper or {}).items()}, equation=equation)
     hyper = dict(hyper or {})
     for key, (value, rng) in hyper.items():
         validate(name, key, value, rng)
@@ -168,4 +175,4 @@ def elementwise(
         new = [stored(field(updates, results, i + 1), m) for i, m in enumerate(moments)]
         return out, state(*new)
 
-    return make_block(name, init, update, needs_step=needs_step, stateless=state is None)
+    return make_block(name, init, update, needs_step=needs_step, stateless=state is None, description=description)

@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 
 from gradxform.core.combine import identity
-from gradxform.core.transform import Block, GradientTransformation, as_transform, block_of
+from gradxform.core.transform import Block, Description, GradientTransformation, as_transform, block_of
 
 
 class RatioState(NamedTuple):
@@ -48,5 +48,10 @@ def ratio(numerator: GradientTransformation | None, denominator: GradientTransfo
             needs_step=num.needs_step or den.needs_step,
             stateless=num.stateless and den.stateless,
             per_leaf=num.per_leaf or den.per_leaf,
+            description=Description(
+                "ratio",
+                r"u \leftarrow u / D(u)" if numerator is None else r"u \leftarrow N(u) / D(u)",
+                children=(den,) if numerator is None else (num, den),
+            ),
         )
     )

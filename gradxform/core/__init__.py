@@ -3,12 +3,14 @@
 Modules: `gradxform.core.transform` (`GradientTransformation`, the
 `gradxform.core.transform.Block` form, the optimizer's root),
 `gradxform.core.combine` (`chain`, `identity`, `stateless`),
+`gradxform.core.describe` (`describe`: an optimizer as a tree of its blocks),
 `gradxform.core.state` (`StepState`, per-parameter marks, `tree_get` /
 `tree_set` / `tree_map_params`), `gradxform.core.updates` (`apply_updates`).
 Error messages follow `gradxform.errors`.
 """
 
 from gradxform.core.combine import chain, identity, stateless
+from gradxform.core.describe import Tree, describe
 from gradxform.core.state import (
     LIKE,
     Layout,
@@ -23,6 +25,7 @@ from gradxform.core.state import (
 )
 from gradxform.core.transform import (
     Block,
+    Description,
     EmptyState,
     GradientTransformation,
     OptState,
@@ -40,6 +43,7 @@ from gradxform.core.updates import apply_updates
 __all__ = [
     "LIKE",
     "Block",
+    "Description",
     "EmptyState",
     "GradientTransformation",
     "Layout",
@@ -50,6 +54,7 @@ __all__ = [
     "block_of",
     "call_update",
     "chain",
+    "describe",
     "eval_params",
     "evaluates",
     "identity",
@@ -60,6 +65,7 @@ __all__ = [
     "renamed",
     "require_transform",
     "stateless",
+    "Tree",
     "tree_get",
     "tree_get_all_with_path",
     "tree_map_params",
