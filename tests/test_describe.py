@@ -16,7 +16,9 @@ from gradxform.hyper.validate import UNIT
 
 ADAM = r"""
 adam(learning_rate=0.001, b1=0.9, b2=0.999, eps=1e-08, eps_root=0)  [state: 8 B/param]
-│   \begin{aligned} \mu_t &= \beta_1\mu_{t-1} + (1-\beta_1)g_t, & \nu_t &= \beta_2\nu_{t-1} + (1-\beta_2)g_t^2,\\ \hat\mu_t &= \frac{\mu_t}{1-\beta_1^t}, & \hat\nu_t &= \frac{\nu_t}{1-\beta_2^t},\\ \Delta\theta_t &= -\eta\,\frac{\hat\mu_t}{\sqrt{\hat\nu_t + \epsilon_{root}} + \epsilon} \end{aligned}
+│   \mu_t = \beta_1\mu_{t-1} + (1-\beta_1)g_t, \nu_t = \beta_2\nu_{t-1} + (1-\beta_2)g_t^2,
+│   \hat\mu_t = \frac{\mu_t}{1-\beta_1^t}, \hat\nu_t = \frac{\nu_t}{1-\beta_2^t},
+│   \Delta\theta_t = -\eta\,\frac{\hat\mu_t}{\sqrt{\hat\nu_t + \epsilon_{root}} + \epsilon}
 ├── ratio  [8 B/param]
 │   │   u \leftarrow N(u) / D(u)
 │   ├── chain  [4 B/param]
@@ -41,11 +43,13 @@ adam(learning_rate=0.001, b1=0.9, b2=0.999, eps=1e-08, eps_root=0)  [state: 8 B/
 
 ACCUMULATE = r"""
 accumulate(k=4)  [state: 8 B/param]
-│   a_j = a_{j-1} + \frac{g_j - a_{j-1}}{j}, \quad j = 1..k, \qquad \text{output } 0 \text{ for } j < k, \quad \text{inner}(a_k) \text{ for } j = k
+│   a_j = a_{j-1} + \frac{g_j - a_{j-1}}{j}, \quad j = 1..k,
+│   \text{output } 0 \text{ for } j < k, \quad \text{inner}(a_k) \text{ for } j = k
 └── sgd(learning_rate=0.1, momentum=0.9, nesterov=False)  [4 B/param]
     │   v_t = \mu v_{t-1} + g_t, \qquad \Delta\theta_t = -\eta\,v_t \;(\text{Nesterov: } -\eta\,(g_t + \mu v_t))
     ├── trace(decay=0.9, dampening=0)  [trace: 4 B/param]
-    │       v_1 = g_1, \qquad v_t = \gamma\,v_{t-1} + (1-\tau)\,g_t, \qquad \text{output } v_t \;\text{ or, with Nesterov, }\; g_t + \gamma\,v_t
+    │       v_1 = g_1, \qquad v_t = \gamma\,v_{t-1} + (1-\tau)\,g_t,
+    │       \text{output } v_t \;\text{ or, with Nesterov, }\; g_t + \gamma\,v_t
     └── scale_by_learning_rate(learning_rate=0.1)
             u \leftarrow -\eta\,u
 """.strip("\n")

@@ -37,6 +37,8 @@ RAW = [
     (re.compile(r"^\s*(?:Args|Arguments|Returns|Raises|Yields|Attributes|Parameters):\s"),
      "a docstring section rendered as text"),
 ]
+# math (arithmatex), highlighted code, and the hidden copy of a notebook cell's source (its copy button)
+SKIP_CLASSES = {"arithmatex", "highlight", "clipboard-copy-txt"}
 REMOTE = re.compile(r"^(?:https?:)?//", re.I)
 REMOTE_IN_SCRIPT = re.compile(r"""["'](?:https?:)?//[^"']+\.(?:m?js|css)["']""", re.I)
 # A notebook's Markdown cell (mkdocs-jupyter) keeps its math as $...$ / $$...$$, which MathJax renders there.
@@ -77,7 +79,7 @@ class Page(html.parser.HTMLParser):
         classes = (a.get("class") or "").split()
         if NOTEBOOK_MARKDOWN in classes and self.notebook_depth is None:
             self.notebook_depth = len(self.stack)
-        skip = self.skipping() or tag in SKIP_TEXT or "arithmatex" in classes or "highlight" in classes
+        skip = self.skipping() or tag in SKIP_TEXT or bool(SKIP_CLASSES.intersection(classes))
         if skip and not self.skipping():
             self.text.append("\x00")  # where code or math was: a role right before it still shows
         self.stack.append((tag, skip))

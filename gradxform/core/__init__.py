@@ -3,14 +3,13 @@
 Modules: `gradxform.core.transform` (`GradientTransformation`, the
 `gradxform.core.transform.Block` form, the optimizer's root),
 `gradxform.core.combine` (`chain`, `identity`, `stateless`),
-`gradxform.core.describe` (`describe`: an optimizer as a tree of its blocks),
+`gradxform.core.treeview` (`describe`: an optimizer as a tree of its blocks),
 `gradxform.core.state` (`StepState`, per-parameter marks, `tree_get` /
 `tree_set` / `tree_map_params`), `gradxform.core.updates` (`apply_updates`).
 Error messages follow `gradxform.errors`.
 """
 
 from gradxform.core.combine import chain, identity, stateless
-from gradxform.core.describe import Tree, describe
 from gradxform.core.state import (
     LIKE,
     Layout,
@@ -38,6 +37,7 @@ from gradxform.core.transform import (
     renamed,
     require_transform,
 )
+from gradxform.core.treeview import Tree, describe
 from gradxform.core.updates import apply_updates
 
 __all__ = [

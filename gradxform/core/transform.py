@@ -83,7 +83,7 @@ class GradientTransformation(NamedTuple):
 
     def _repr_html_(self) -> str:
         """A notebook shows a gradxform optimizer as `gradxform.describe`'s tree."""
-        from gradxform.core.describe import describe
+        from gradxform.core.treeview import describe
 
         return describe(self)._repr_html_()
 

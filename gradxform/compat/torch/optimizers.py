@@ -92,9 +92,11 @@ def SGD(
     r"""`torch.optim.SGD`.
 
     $$
-    g \leftarrow g + \lambda\theta, \quad
-    b_1 = g_1,\; b_t = \mu b_{t-1} + (1-\tau) g_t, \quad
-    \Delta\theta = -\eta\,(b_t \text{ or, Nesterov, } g_t + \mu b_t)
+    \begin{aligned}
+    &g \leftarrow g + \lambda\theta, \\
+    &b_1 = g_1,\; b_t = \mu b_{t-1} + (1-\tau) g_t, \\
+    &\Delta\theta = -\eta\,(b_t \text{ or, Nesterov, } g_t + \mu b_t)
+    \end{aligned}
     $$
 
     Chain: `[add_decayed_weights(weight_decay)]`, `[trace(momentum, nesterov,
@@ -168,10 +170,12 @@ def Adam(
     r"""`torch.optim.Adam`: weight decay is coupled L2 unless `decoupled_weight_decay`.
 
     $$
-    g \leftarrow g + \lambda\theta, \quad
-    m_t = \beta_1 m_{t-1} + (1-\beta_1) g, \quad v_t = \beta_2 v_{t-1} + (1-\beta_2) g^2, \\
-    \bar v_t = \max(\bar v_{t-1}, v_t) \text{ (amsgrad, raw moments)}, \quad
-    \Delta\theta = -\eta\,\frac{m_t/(1-\beta_1^t)}{\sqrt{\bar v_t/(1-\beta_2^t)} + \epsilon}
+    \begin{aligned}
+    &g \leftarrow g + \lambda\theta, \\
+    &m_t = \beta_1 m_{t-1} + (1-\beta_1) g, \quad v_t = \beta_2 v_{t-1} + (1-\beta_2) g^2, \\
+    &\bar v_t = \max(\bar v_{t-1}, v_t) \text{ (amsgrad, raw moments)}, \\
+    &\Delta\theta = -\eta\,\frac{m_t/(1-\beta_1^t)}{\sqrt{\bar v_t/(1-\beta_2^t)} + \epsilon}
+    \end{aligned}
     $$
 
     Chain: `[add_decayed_weights]`, `ratio(chain(ema(b1), bias_correction(b1)),
@@ -238,9 +242,11 @@ def RMSprop(
     r"""`torch.optim.RMSprop`: eps outside the root, momentum over $g/\text{avg}$.
 
     $$
-    v_t = \alpha v_{t-1} + (1-\alpha) g^2, \quad
-    a_t = \sqrt{v_t - \bar g_t^2 \text{ (centered) or } v_t} + \epsilon, \quad
-    b_t = \mu b_{t-1} + g/a_t, \quad \Delta\theta = -\eta\,b_t
+    \begin{aligned}
+    &v_t = \alpha v_{t-1} + (1-\alpha) g^2, \\
+    &a_t = \sqrt{v_t - \bar g_t^2 \text{ (centered) or } v_t} + \epsilon, \\
+    &b_t = \mu b_{t-1} + g/a_t, \quad \Delta\theta = -\eta\,b_t
+    \end{aligned}
     $$
 
     Chain: `[add_decayed_weights]`, `ratio(None, chain(ema_sq(alpha) | ema_var(alpha),
@@ -378,9 +384,11 @@ def NAdam(
     r"""`torch.optim.NAdam`, with torch's momentum-decay schedule.
 
     $$
-    \mu_t = \beta_1(1 - \tfrac12 0.96^{t\psi}), \quad \Pi_t = \textstyle\prod_{i\le t}\mu_i, \\
-    \Delta\theta = -\eta\,\frac{\frac{1-\mu_t}{1-\Pi_t} g_t + \frac{\mu_{t+1}}{1-\Pi_t\mu_{t+1}} m_t}
+    \begin{aligned}
+    &\mu_t = \beta_1(1 - \tfrac12 0.96^{t\psi}), \quad \Pi_t = \textstyle\prod_{i\le t}\mu_i, \\
+    &\Delta\theta = -\eta\,\frac{\frac{1-\mu_t}{1-\Pi_t} g_t + \frac{\mu_{t+1}}{1-\Pi_t\mu_{t+1}} m_t}
     {\sqrt{v_t/(1-\beta_2^t)} + \epsilon}
+    \end{aligned}
     $$
 
     Chain: `[add_decayed_weights]`, `ratio(nesterov_ema(b1, momentum=<torch's schedule>),

@@ -126,6 +126,12 @@ def _is_identity(block: Block) -> bool:
     return block.description is not None and block.description.name == "identity"
 
 
+def text_rows(equation: str) -> list[str]:
+    """An equation as lines of text: an `aligned` environment's rows one per line, without its `&`."""
+    body = equation.replace("\\begin{aligned}", "").replace("\\end{aligned}", "").replace("&", "")
+    return [" ".join(r.split()) for r in body.split("\\\\") if r.strip()]
+
+
 def _bytes(x: float) -> str:
     return "? B/param" if math.isnan(x) else f"{x:.3g} B/param"
 
@@ -143,7 +149,8 @@ class Tree:
         self.total_bytes = total_bytes
 
     def text(self) -> str:
-        """The tree drawn with box characters, one block per line, its equation on the next."""
+        """The tree drawn with box characters, one block per line, its equation on the next (one line per
+        row of an `aligned` equation)."""
         lines: list[str] = []
 
         def head(n: Node) -> str:
@@ -158,7 +165,8 @@ class Tree:
         def walk(n: Node, lead: str, branch: str, rest: str) -> None:
             lines.append(lead + branch + head(n))
             if n.equation:
-                lines.append(lead + rest + ("│   " if n.children else "    ") + n.equation)
+                for row in text_rows(n.equation):
+                    lines.append(lead + rest + ("│   " if n.children else "    ") + row)
             for i, c in enumerate(n.children):
                 last = i == len(n.children) - 1
                 walk(c, lead + rest, "└── " if last else "├── ", "    " if last else "│   ")
