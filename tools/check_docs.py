@@ -40,6 +40,7 @@ RAW = [
 # math (arithmatex), highlighted code, and the hidden copy of a notebook cell's source (its copy button)
 SKIP_CLASSES = {"arithmatex", "highlight", "clipboard-copy-txt"}
 REMOTE = re.compile(r"^(?:https?:)?//", re.I)
+TEXT_ESCAPE = re.compile(r"\\text\{[^}]*\\[_&%#$][^}]*\}")
 REMOTE_IN_SCRIPT = re.compile(r"""["'](?:https?:)?//[^"']+\.(?:m?js|css)["']""", re.I)
 # A notebook's Markdown cell (mkdocs-jupyter) keeps its math as $...$ / $$...$$, which MathJax renders there.
 NOTEBOOK_MARKDOWN = "jp-RenderedMarkdown"
@@ -51,13 +52,14 @@ class Page(html.parser.HTMLParser):
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.stack: list[tuple[str, bool]] = []  # (tag, skipped)
+        self.stack: list[tuple[str, bool, str]] = []  # (tag, skipped, class attribute)
         self.text: list[str] = []
         self.scripts: list[str] = []
         self.links: list[tuple[str, str]] = []
         self.images: list[str] = []
         self.ids: set[str] = set()
         self.inline_scripts: list[str] = []
+        self.math: list[str] = []  # the TeX of the page's math (arithmatex)
         self.notebook_depth: int | None = None  # the stack depth of the notebook Markdown cell we are in
         self.notebook_text: list[str] = []
 
@@ -82,7 +84,7 @@ class Page(html.parser.HTMLParser):
         skip = self.skipping() or tag in SKIP_TEXT or bool(SKIP_CLASSES.intersection(classes))
         if skip and not self.skipping():
             self.text.append("\x00")  # where code or math was: a role right before it still shows
-        self.stack.append((tag, skip))
+        self.stack.append((tag, skip, a.get("class") or ""))
 
     def handle_endtag(self, tag):
         for i in range(len(self.stack) - 1, -1, -1):
@@ -99,6 +101,8 @@ class Page(html.parser.HTMLParser):
     def handle_data(self, data):
         if self.stack and self.stack[-1][0] == "script":
             self.inline_scripts.append(data)
+        if any("arithmatex" in cls for _, _, cls in self.stack):
+            self.math.append(data)
         if not self.skipping():
             (self.text if self.notebook_depth is None else self.notebook_text).append(data)
 
@@ -115,6 +119,34 @@ def api_identifiers() -> set[str]:
     return {ident for ident, _, _ in make_api.entries()}
 
 
+def page_problems(path: pathlib.Path, rel: pathlib.Path, page: Page) -> list[str]:
+    """What is wrong on one page: raw reST or unrendered math in its text, remote scripts, missing images."""
+    problems: list[str] = []
+    text = "".join(page.text)
+    for line in text.splitlines():
+        for pattern, what in RAW:
+            if pattern.search(line):
+                problems.append(f"{rel}: {what}: {line.strip()[:120]!r}")
+    for src in page.scripts:
+        if REMOTE.match(src):
+            problems.append(f"{rel}: loads a script from another host: {src}")
+    for tex in TEXT_ESCAPE.findall("".join(page.math)):
+        problems.append(f"{rel}: {tex!r} in math shows its backslash (MathJax's \\text takes `_` as it is)")
+    for script in page.inline_scripts:
+        for url in REMOTE_IN_SCRIPT.findall(script):
+            problems.append(f"{rel}: an inline script loads {url} from another host")
+    for rel_attr, href in page.links:
+        if REMOTE.match(href) and any(r in rel_attr for r in ("stylesheet", "preconnect", "preload", "icon")):
+            problems.append(f"{rel}: loads {rel_attr} from another host: {href}")
+    for src in page.images:
+        if REMOTE.match(src) or src.startswith("data:"):
+            continue
+        target = (path.parent / src.split("#")[0]).resolve()
+        if not target.exists():
+            problems.append(f"{rel}: image {src} does not exist")
+    return problems
+
+
 def check(site: pathlib.Path) -> list[str]:
     import gradxform as gx
 
@@ -124,27 +156,7 @@ def check(site: pathlib.Path) -> list[str]:
         return [f"{site}: no HTML pages (build the site first)"]
 
     for path, page in pages.items():
-        rel = path.relative_to(site)
-        text = "".join(page.text)
-        for line in text.splitlines():
-            for pattern, what in RAW:
-                if pattern.search(line):
-                    problems.append(f"{rel}: {what}: {line.strip()[:120]!r}")
-        for src in page.scripts:
-            if REMOTE.match(src):
-                problems.append(f"{rel}: loads a script from another host: {src}")
-        for script in page.inline_scripts:
-            for url in REMOTE_IN_SCRIPT.findall(script):
-                problems.append(f"{rel}: an inline script loads {url} from another host")
-        for rel_attr, href in page.links:
-            if REMOTE.match(href) and any(r in rel_attr for r in ("stylesheet", "preconnect", "preload", "icon")):
-                problems.append(f"{rel}: loads {rel_attr} from another host: {href}")
-        for src in page.images:
-            if REMOTE.match(src) or src.startswith("data:"):
-                continue
-            target = (path.parent / src.split("#")[0]).resolve()
-            if not target.exists():
-                problems.append(f"{rel}: image {src} does not exist")
+        problems += page_problems(path, path.relative_to(site), page)
 
     if not (site / "javascripts" / "mathjax" / "tex-chtml.js").exists():
         problems.append("javascripts/mathjax/tex-chtml.js: MathJax is not served by the site")
@@ -152,13 +164,20 @@ def check(site: pathlib.Path) -> list[str]:
     # The API reference: every public name, and nothing else.
     api_ids = set().union(*(p.ids for path, p in pages.items() if path.relative_to(site).parts[0] == "api"))
     wanted = api_identifiers()
-    for ident in sorted(wanted - api_ids):
-        problems.append(f"api/: no entry for {ident} (run python tools/make_api.py)")
+    # tools/mkdocs_hooks.py points `::: gradxform.adam` at its definition, gradxform.optimizers.adam.adam:
+    # the entry's id is then that path (with the public name as its heading).
+    from mkdocs_hooks import canonical
+
+    alias = {ident: canonical(ident) or ident for ident in wanted}
+    for ident in sorted(wanted):
+        if ident not in api_ids and alias[ident] not in api_ids:
+            problems.append(f"api/: no entry for {ident} (run python tools/make_api.py)")
+    known = wanted | set(alias.values())
     documented = {i for i in api_ids if i.startswith("gradxform.") and "--" not in i and "(" not in i}
     packages = {f"gradxform.{p.name}" for p in (ROOT / "gradxform").iterdir() if (p / "__init__.py").exists()}
-    for ident in sorted(documented - wanted - packages):
+    for ident in sorted(documented - known - packages):
         parent = ident.rsplit(".", 1)[0]
-        if parent not in wanted:  # members of a documented class (fields, methods) are fine
+        if parent not in known:  # members of a documented class (fields, methods) are fine
             problems.append(f"api/: {ident} is documented but is not a public name")
 
     # Figures a reader looks at.

@@ -298,7 +298,7 @@ NB["04_digits_experiment"] = [
 
 Andrew Ng's deep-learning course trains one network with SGD, SGD with momentum and Adam: momentum helps little when the
 learning rate is low, Adam converges fastest; then, with learning-rate decay
-$\\alpha = \\alpha_0 / (1 + \\text{decay\\_rate} \\cdot \\text{epoch})$ on top of SGD with momentum, it catches up.
+$\\alpha = \\alpha_0 / (1 + \\text{decay_rate} \\cdot \\text{epoch})$ on top of SGD with momentum, it catches up.
 Here: a 64-32-10 tanh MLP on scikit-learn's 8x8 digits (1,437 training images, 360 held out), minibatches of
 64, 30 epochs. Momentum is the course's moving-average form $v = \\beta v + (1-\\beta) g$: `chain(ema(0.9), scale_by_learning_rate(lr))`.""",
     ),
@@ -336,7 +336,7 @@ for name, (curve, loss, acc) in results.items():
     (
         "md",
         """Now SGD with momentum and inverse-time decay, $\\alpha_t = \\alpha_0 / (1 + 0.2\\, t / 22)$ with $t$ the step
-(22 steps per epoch, so $\\text{decay\\_rate} = 0.2$ per epoch) and $\\alpha_0 = 1$:
+(22 steps per epoch, so $\\text{decay_rate} = 0.2$ per epoch) and $\\alpha_0 = 1$:
 `gx.schedules.inverse_time_decay(1.0, 0.2, decay_steps=22)`. Any hyperparameter accepts a schedule, a function
 of the step count. For comparison, the same $\\alpha_0$ without decay.""",
     ),

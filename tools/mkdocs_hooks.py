@@ -70,3 +70,50 @@ def on_post_page(output, page, config, **kwargs):
     if page.file.src_uri.endswith(".ipynb"):
         output = EMPTY_SCRIPT.sub("", MERMAID.sub("", output))
     return output
+
+
+# `::: gradxform.adam` names the function, but the griffe loader mkdocstrings uses finds the submodule
+# `gradxform.optimizers.adam` under that name first (a module named like the function it defines). So a
+# directive naming a function or class of gradxform is pointed at its definition, `::: module.qualname`,
+# with the heading the page asked for; a name that is a module stays as it is.
+DIRECTIVE = re.compile(r"^::: (gradxform(?:\.\w+)+)[ \t]*\n((?:[ \t]+.*\n)*)", re.M)
+
+
+def canonical(ident: str) -> str | None:
+    """`module.qualname` of the function or class `ident` names, or `None` (a module, or not found)."""
+    import importlib
+    import inspect
+
+    parts = ident.split(".")
+    try:
+        obj = importlib.import_module(parts[0])
+        for part in parts[1:]:
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError):
+        return None
+    if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+        return None
+    obj = inspect.unwrap(obj)
+    path = f"{obj.__module__}.{obj.__qualname__}"
+    return None if path == ident or "<" in path else path
+
+
+def with_definitions(markdown: str) -> str:
+    def point(m: re.Match) -> str:
+        ident, options = m.group(1), m.group(2)
+        target = canonical(ident)
+        if target is None:
+            return m.group(0)
+        lines = options.splitlines(keepends=True)
+        heading = f"      heading: {ident}\n"
+        if lines and lines[0].strip() == "options:":
+            body = lines[0] + heading + "".join(lines[1:])
+        else:
+            body = "    options:\n" + heading + options
+        return f"::: {target}\n{body}"
+
+    return DIRECTIVE.sub(point, markdown)
+
+
+def on_page_markdown(markdown, page, config, files, **kwargs):
+    return with_definitions(markdown)

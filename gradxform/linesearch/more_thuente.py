@@ -236,7 +236,7 @@ def more_thuente(
     alone (scipy's then falls back to another search). Here the stopping test
     forgives $f$ an excess of `rounding_ulps` units in the last place
     of $f(x)$: $\phi(\alpha) \le \phi(0) + c_1\alpha\phi'(0) +
-    \text{rounding\_ulps}\cdot\epsilon_{\text{mach}}|\phi(0)|$. The choice of
+    \text{rounding_ulps}\cdot\epsilon_{\text{mach}}|\phi(0)|$. The choice of
     trial steps is DCSRCH's unchanged; with `rounding_ulps=0` so is the test.
 
     If the search stops without meeting both conditions, the best point found

@@ -83,10 +83,10 @@ def inverse_time_decay(init_value: Any, decay_rate: Any, decay_steps: int, stair
 
     with $v_0$ = `init_value`, $r$ = `decay_rate`
     $\ge 0$ and $T$ = `decay_steps` $> 0$. The course counts
-    epochs: $\alpha = \alpha_0 / (1 + \text{decay\_rate}\cdot\text{epoch\_num})$
+    epochs: $\alpha = \alpha_0 / (1 + \text{decay_rate}\cdot\text{epoch_num})$
     is `decay_steps=steps_per_epoch` with `staircase=True`, and its
-    "scheduled learning rate decay" $\alpha_0 / (1 + \text{decay\_rate}
-    \cdot \lfloor \text{epoch\_num}/\text{time\_interval} \rfloor)$ is
+    "scheduled learning rate decay" $\alpha_0 / (1 + \text{decay_rate}
+    \cdot \lfloor \text{epoch_num}/\text{time_interval} \rfloor)$ is
     `decay_steps=steps_per_epoch * time_interval` with `staircase=True`.
     The first update (step 0) gets $v_0$.
 

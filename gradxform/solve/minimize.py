@@ -49,7 +49,7 @@ class MinimizeResult(NamedTuple):
     `grad_norm`: $\\|\\nabla f\\|$ there, in the norm asked for.
     `num_steps`: the updates that moved the parameters (a final zero update,
     which stops the loop, is not counted). `trace`: $f(x_0), \\dots,
-    f(x_{\\text{num\\_steps}})$, a fixed-size array of length `max_steps + 1`
+    f(x_{\\text{num_steps}})$, a fixed-size array of length `max_steps + 1`
     padded with NaN. `num_evals`: evaluations of the objective (one
     value-and-gradient call at one point, or a value alone in searches that
     evaluate only values): the loop's own calls plus those made inside the

@@ -292,7 +292,7 @@ def Adagrad(
     r"""`torch.optim.Adagrad`: eps outside the root, learning rate decayed as $\eta/(1+(t-1)\delta)$.
 
     $$
-    s_t = s_{t-1} + g^2, \; s_0 = \text{initial\_accumulator\_value}, \quad
+    s_t = s_{t-1} + g^2, \; s_0 = \text{initial_accumulator_value}, \quad
     \Delta\theta = -\frac{\eta}{1 + (t-1)\,\delta}\,\frac{g}{\sqrt{s_t} + \epsilon}
     $$
 
