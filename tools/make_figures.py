@@ -150,7 +150,7 @@ def draw_optimizer(name: str, mine: dict, ref: dict) -> plt.Figure:
     from gradxform.race.problems import make_problem
 
     colour = {"ravine": "tab:blue", "rosenbrock": "tab:red"}
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.9), gridspec_kw={"width_ratios": [1.25, 1, 1.1]})
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.6), gridspec_kw={"width_ratios": [1.25, 1, 1.1]})
     for ax, p in zip(axes[:2], PROBLEMS):
         problem = make_problem(p, 0)
         _contours(ax, problem)
@@ -282,9 +282,9 @@ def schedules() -> None:
     missing = [n for n in names if n not in SCHEDULES]
     if missing:
         raise SystemExit(f"no example in tools/make_figures.py SCHEDULES for: {', '.join(missing)}")
-    cols = 4
+    cols = 2
     rows = -(-len(names) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(14, 2.9 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(10, 2.7 * rows), squeeze=False)
     env = {n: getattr(gx.schedules, n) for n in names}
     for ax, name in zip(axes.flat, names):
         call, steps = SCHEDULES[name]
@@ -295,8 +295,8 @@ def schedules() -> None:
         v = np.asarray(jax.vmap(schedule)(t))
         ax.plot(t, v, lw=1.5)
         text = _wrap(call[len(name):])
-        ax.set_title(name, fontsize=10, pad=5 + 8.5 * (text.count("\n") + 1))
-        ax.text(0.5, 1.015, text, transform=ax.transAxes, fontsize=6.5, ha="center", va="bottom",
+        ax.set_title(name, fontsize=11, pad=5 + 10 * (text.count("\n") + 1))
+        ax.text(0.5, 1.015, text, transform=ax.transAxes, fontsize=8, ha="center", va="bottom",
                 family="monospace", color="0.3")
         ax.set_ylim(bottom=0.0 if v.min() >= 0 else None, top=v.max() * 1.08 if v.max() > 0 else None)
         ax.tick_params(labelsize=7)
@@ -356,7 +356,8 @@ def race() -> None:
     text = page.read_text()
     start, stop = text.index(RACE_BEGIN), text.index(RACE_END)
     body = (
-        f"{RACE_BEGIN}\n\n![the race: loss curves, trajectories and held-out accuracy](figures/race.png)\n\n"
+        f"{RACE_BEGIN}\n\n[![the race: loss curves, trajectories and held-out accuracy](figures/race.png)]"
+        "(figures/race.png)\n\n(Click the figure for full size.) "
         "The race as `gradxform race` runs it with its defaults, each problem's table sorted by steps to "
         "target, then final loss; written by "
         "`tools/make_figures.py race`.\n\n" + "\n\n".join(tables) + "\n\n"

@@ -6,6 +6,9 @@ window.MathJax = {
     processEscapes: true,
     processEnvironments: true,
   },
-  options: { ignoreHtmlClass: ".*|", processHtmlClass: "arithmatex|jp-RenderedMarkdown" },
+  // Only math is typeset: arithmatex's spans, and the notebooks' Markdown cells (their math sits in <p>s
+  // inside the cell, so nothing may be ignored by default; code is skipped by tag, and
+  // tools/check_docs.py fails on a `$` left in any other page's text).
+  options: { ignoreHtmlClass: "tex2jax_ignore|mathjax_ignore", processHtmlClass: "arithmatex|jp-RenderedMarkdown" },
 };
 document$.subscribe(() => { MathJax.typesetPromise(); });

@@ -1,4 +1,4 @@
-"""`gradxform.describe`: an optimizer's chain as a readable tree of its blocks.
+"""An optimizer's chain as a readable tree of its blocks (`gradxform.describe`).
 
 Each node is a block: its name, its hyperparameters (as resolved: numbers, or schedules with their value
 at step 0), its equation (LaTeX, from the block's docstring or as the block states it) and the bytes of
