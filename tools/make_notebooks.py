@@ -59,6 +59,13 @@ RMSProp and Adam instead give each parameter its own step size. Here the ravine 
 $f(x, y) = \\tfrac12(0.1\\,x^2 + 10\\,y^2)$ (condition number 100), started at $(-9, 1)$.""",
     ),
     ("code", SETUP),
+    (
+        "md",
+        """An optimizer shows itself as the chain of its blocks, each with its equation, its hyperparameters and
+the state it keeps per parameter (`gx.describe` prints the same tree as text). Momentum is one trace
+and the learning rate:""",
+    ),
+    ("code", "gx.momentum(0.03, 0.9)"),
     ("code", run_2d()),
     (
         "code",

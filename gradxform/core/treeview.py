@@ -191,7 +191,8 @@ class Tree:
                 out += " <small>" + ", ".join(f"{html.escape(k)}: {_bytes(v)}" for k, v in n.state_fields.items())
                 out += "</small>"
             if n.equation:
-                out += f"<br><span class='gx-eq'>\\({html.escape(n.equation)}\\)</span>"
+                # `arithmatex`: the class the docs site's MathJax typesets (Jupyter typesets any \(...\))
+                out += f"<br><span class='gx-eq arithmatex'>\\({html.escape(n.equation)}\\)</span>"
             if n.children:
                 out += "<ul>" + "".join(f"<li>{item(c)}</li>" for c in n.children) + "</ul>"
             return out
