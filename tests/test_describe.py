@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+import pytest
 
 import gradxform as gx
 from gradxform.blocks.base import elementwise
@@ -129,6 +130,25 @@ def test_html_for_notebooks():
 
 
 def test_foreign_transforms_show_as_one_node():
-    optax = __import__("pytest").importorskip("optax")
+    optax = pytest.importorskip("optax")
     text = str(gx.describe(gx.chain(optax.scale(2.0), gx.sgd(1.0))))
     assert text.splitlines()[:2] == ["chain  [state: 0 B/param]", "├── foreign transform"]
+
+
+@pytest.mark.parametrize("entry", gx.registry.entries(), ids=lambda e: e.name)
+def test_every_registry_entry_describes_itself(entry):
+    # Every optimizer and wrapper of the registry, the ones added later included: a named root with its
+    # arguments, and every block built on the skeleton with an equation.
+    tree = gx.describe(entry.build(1e-2))
+
+    def nodes(n):
+        yield n
+        for c in n.children:
+            yield from nodes(c)
+
+    assert tree.root.name == entry.factory.__name__
+    assert not tree.total_bytes < 0  # (nan where the state needs the real parameters, e.g. a mask)
+    for n in nodes(tree.root):
+        assert n.name and n.name != "foreign transform"
+        if not n.children and n.name not in ("identity",):
+            assert n.equation, f"{entry.name}: block {n.name} has no equation (give its docstring a $$...$$)"
