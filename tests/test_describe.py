@@ -24,7 +24,7 @@ adam(learning_rate=0.001, b1=0.9, b2=0.999, eps=1e-08, eps_root=0)  [state: 8 B/
 │   │   u \leftarrow N(u) / D(u)
 │   ├── chain  [4 B/param]
 │   │   ├── ema(decay=0.9)  [mu: 4 B/param]
-│   │   │       \mu_t = \beta\,\mu_{t-1} + (1-\beta)\,g_t, \qquad \text{output } \mu_t
+│   │   │       \mu_t = \beta\,\mu_{t-1} + (1-\beta)\,g_t, \qquad \text{output } \mu_t \quad (\text{or, with } \texttt{nesterov}, \ \beta\mu_t + (1-\beta)g_t)
 │   │   └── bias_correction(decay=0.9)
 │   │           \hat u_t = \frac{u_t}{1 - \beta^t}, \qquad t = 1, 2, \dots
 │   └── chain  [4 B/param]

@@ -120,6 +120,8 @@ def elementwise(
     with_params: bool = False,
     dtypes: bool = False,
     equation: str | None = None,
+    extra: tuple[str, ...] = (),
+    per_leaf: bool = False,
 ) -> GradientTransformation:
     """A block whose update is `fn` applied leaf by leaf (see the module docstring).
 
@@ -139,9 +141,13 @@ def elementwise(
       step: `fn` reads `h.t` (and `h.count`).
       with_params: `fn` also takes the parameter leaf (`update` then needs `params`).
       dtypes: `fn` also takes `dtypes=`, the dtypes its moments (and parameter) are stored in.
+      extra: scalar extra arguments of `update` that `fn` reads as `h.<name>` (`("value",)`: the loss).
+      per_leaf: `fn` looks at the whole leaf (a norm, a mean over axes), not element by element:
+        the block is marked `per_leaf` (see `leafwise`).
       equation: the block's update in LaTeX, for `gradxform.describe`; `None` reads it from the docstring.
     """
-    description = caller_description(name, 2, hyper={k: v for k, (v, _) in (hyper or {}).items()}, equation=equation)
+    hyper_values = {k: v for k, (v, _) in (hyper or {}).items()}
+    description = caller_description(name, 2, hyper=hyper_values, equation=equation)
     hyper = dict(hyper or {})
     for key, (value, rng) in hyper.items():
         validate(name, key, value, rng)
@@ -167,6 +173,7 @@ def elementwise(
             for dt in narrow:
                 check_rounding(name, k, v, rng, dt)
         values = {k: resolve(v, count, k) for k, (v, _) in hyper.items()}
+        values.update({k: resolve(extra_args[k], count, k) for k in extra})
         trees = moments + ([params] if with_params else [])
         results = map_leaves(fn, values, count if needs_step else None, updates, *trees, dtypes=dtypes)
         if state is None:
@@ -175,4 +182,23 @@ def elementwise(
         new = [stored(field(updates, results, i + 1), m) for i, m in enumerate(moments)]
         return out, state(*new)
 
-    return make_block(name, init, update, needs_step=needs_step, stateless=state is None, description=description)
+    return make_block(
+        name,
+        init,
+        update,
+        needs_step=needs_step,
+        stateless=state is None,
+        per_leaf=per_leaf,
+        extra_args=tuple(extra),
+        description=description,
+    )
+
+
+def leafwise(name: str, fn: Callable[..., Any], **kwargs: Any) -> GradientTransformation:
+    """`elementwise`'s skeleton for a block whose `fn` reads its whole leaf (a norm, a shape, a mean).
+
+    Everything is as in `elementwise` (`fn(h, u, *moments[, p])` once per leaf, hyperparameters
+    validated and resolved once), and the block is marked `per_leaf`: its result changes if the
+    leaves are concatenated, so `gradxform.FlatParams` refuses it.
+    """
+    return elementwise(name, fn, per_leaf=True, **kwargs)

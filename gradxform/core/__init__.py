@@ -36,6 +36,7 @@ from gradxform.core.transform import (
     public,
     renamed,
     require_transform,
+    union_extra_args,
 )
 from gradxform.core.treeview import Tree, describe
 from gradxform.core.updates import apply_updates
@@ -70,4 +71,5 @@ __all__ = [
     "tree_get_all_with_path",
     "tree_map_params",
     "tree_set",
+    "union_extra_args",
 ]

@@ -135,7 +135,10 @@ def caller_description(name: str, depth: int = 2, **overrides: Any) -> Descripti
     """
     try:
         frame = sys._getframe(depth)
-        while frame.f_code.co_name.startswith("_") and frame.f_back is not None:  # a private helper's caller
+        # Past private helpers and the skeleton's own functions (`leafwise` calls `elementwise`).
+        while frame.f_back is not None and (
+            frame.f_code.co_name.startswith("_") or frame.f_globals.get("__name__") == "gradxform.blocks.base"
+        ):
             frame = frame.f_back
     except ValueError:
         return Description(name, **overrides)
@@ -165,6 +168,9 @@ class Block:
         then keeps no slot for it.
       per_leaf: the block looks at whole leaves (their norms or shapes), so its result
         changes if the leaves are concatenated; `gradxform.FlatParams` refuses it.
+      extra_args: the keyword arguments of `update` the block reads (`"value"`: the loss at
+        `params`; `"value_fn"`: `params -> loss`; `"grad_fn"`: `params -> gradient`); the root form
+        refuses an update without them, and `gradxform.train_step` passes them.
       description: what `gradxform.describe` shows of it (`None`: only its name).
     """
 
@@ -174,7 +180,24 @@ class Block:
     needs_step: bool = False
     stateless: bool = False
     per_leaf: bool = False
+    extra_args: tuple[str, ...] = ()
     description: Description | None = None
+
+
+EXTRA_ARGS = {
+    "value": "the loss at params",
+    "value_fn": "a function params -> loss",
+    "grad_fn": "a function params -> gradient of the loss",
+}
+"""The extra arguments a block may read, and what each is."""
+
+
+def union_extra_args(blocks: Any) -> tuple[str, ...]:
+    """The extra arguments any of `blocks` reads, in first-seen order."""
+    out: list[str] = []
+    for b in blocks:
+        out += [n for n in b.extra_args if n not in out]
+    return tuple(out)
 
 
 _BLOCK = "__gradxform_block__"
@@ -255,10 +278,7 @@ def own_step(block: Block) -> Block:
         out, inner = block.update(updates, state.inner_state, params, state.count, extra_args)
         return out, StepState(safe_increment(state.count), inner)
 
-    return Block(
-        block.name, init, update, needs_step=False, stateless=False, per_leaf=block.per_leaf,
-        description=block.description,
-    )
+    return dataclasses.replace(block, init=init, update=update, needs_step=False, stateless=False)
 
 
 def as_transform(block: Block) -> GradientTransformation:
@@ -281,6 +301,15 @@ def as_transform(block: Block) -> GradientTransformation:
         with user_function(block.name):
             updates, params = as_arrays(updates), as_arrays(params)
             check_inexact(updates, who, "updates")
+            missing = [n for n in block.extra_args if extra_args.get(n) is None]
+            if missing:
+                raise TypeError(
+                    f"{lead(who)}: update needs "
+                    + ", ".join(f"{n}= ({EXTRA_ARGS.get(n, 'an extra argument')})" for n in missing)
+                    + "; call tx.update(grads, state, params, "
+                    + ", ".join(f"{n}=..." for n in missing)
+                    + "), or let gradxform.train_step pass it."
+                )
             if params is not None:  # before anything is computed; stateless optimizers have no state to check
                 check_match(updates, params, who, against="params")
             out, state = root.update(updates, state, params, None, extra_args)
@@ -298,6 +327,7 @@ def make_block(
     needs_step: bool = False,
     stateless: bool = False,
     per_leaf: bool = False,
+    extra_args: tuple[str, ...] = (),
     description: Description | None = None,
 ) -> GradientTransformation:
     """A gradxform transform from a block's `init` and `update` (see `Block`).
@@ -305,9 +335,12 @@ def make_block(
     Without a `description`, the block describes itself from the function that calls `make_block`
     (its docstring's first display equation, its numeric arguments: `caller_description`).
     """
+    unknown = [n for n in extra_args if n not in EXTRA_ARGS]
+    if unknown:
+        raise ValueError(f"make_block: unknown extra arguments {unknown}; known: {', '.join(EXTRA_ARGS)}.")
     if description is None and name is not None:
         description = caller_description(name)
-    return as_transform(Block(name, init, update, needs_step, stateless, per_leaf, description))
+    return as_transform(Block(name, init, update, needs_step, stateless, per_leaf, tuple(extra_args), description))
 
 
 def renamed(tx: GradientTransformation, name: str) -> GradientTransformation:

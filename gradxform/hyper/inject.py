@@ -82,8 +82,9 @@ def _is_numeric(value: Any) -> bool:
     return False
 
 
-# Arguments that are functions but not schedules (a weight-decay mask maps the parameters to bools).
-ALWAYS_STATIC = frozenset({"mask", "weight_decay_mask"})
+# Arguments that are functions but not schedules (a weight-decay mask maps the parameters to bools, Muon's
+# dimension numbers map them to their matrix axes): they choose leaves.
+ALWAYS_STATIC = frozenset({"mask", "weight_decay_mask", "trust_ratio_mask", "muon_weight_dimension_numbers"})
 
 
 def inject_hyperparams(
@@ -101,7 +102,7 @@ def inject_hyperparams(
         (float64 under x64). Never the parameters' dtype.
       static_args: names of numeric arguments to pass to `factory` as they
         are, outside the state (e.g. an integer that sets a shape, or a number
-        that chooses blocks). Arguments named `mask` or `weight_decay_mask` are
+        that chooses blocks). Arguments named `mask`, `weight_decay_mask` or `trust_ratio_mask` are
         always static: they are functions of the parameters, not schedules.
 
     Returns:
@@ -203,7 +204,8 @@ def inject_hyperparams(
             out, inner_state = inner(hyperparams).update(updates, state.inner_state, params, state.count, extra_args)
             return out, InjectHyperparamsState(safe_increment(state.count), hyperparams, inner_state)
 
-        return make_block(factory_name, init, update)
+        probe = inner(values_at(zero_count(), dict(numeric)))
+        return make_block(factory_name, init, update, extra_args=probe.extra_args)
 
     wrapped.__name__ = f"inject_hyperparams({getattr(factory, '__name__', 'factory')})"
     wrapped.__doc__ = f"{getattr(factory, '__name__', 'factory')} with live hyperparameters.\n\n{factory.__doc__ or ''}"
