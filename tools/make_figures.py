@@ -10,8 +10,8 @@
 trajectory on the race's ravine and Rosenbrock problems (`gradxform.race.problems`, 500 steps, the
 entry's `race_lr`; an entry without one gets the best of a small grid, said in the caption) beside
 Adam's (Adam's own figure puts SGD beside it), over the contours, and both losses per step. The figure
-is embedded in `docs/optimizers/<name>.md` by one line, `FIGURE_LINE` below; a page that lacks it gets it
-inserted after its first display equation. `tests/test_docs.py` and `tools/check_docs.py` check that
+is embedded in `docs/optimizers/<name>.md` by one line, `figure_line` below, with a caption, before the
+page's first `## ` section (this command puts them there). `tests/test_docs.py` and `tools/check_docs.py` check that
 every registry optimizer's page shows its figure, so a new optimizer needs only this command.
 
 **Schedules.** One panel per name of `gradxform.schedules.__all__`, from the example call in
@@ -182,32 +182,22 @@ def draw_optimizer(name: str, mine: dict, ref: dict) -> plt.Figure:
 
 
 def insert_figure_line(name: str, grid: dict[str, float]) -> bool:
-    """Puts the figure (and its caption) in the optimizer's page if it is not there; True if it changed."""
+    """Puts the figure and its caption in the optimizer's page, before its first `## ` section (the end of
+    the introduction), moving or refreshing them if they are there; True if the page changed."""
     page = PAGES / f"{name}.md"
     if not page.exists():
         print(f"warning: {name}: no page {page.relative_to(ROOT)}; the figure is drawn but not shown", file=sys.stderr)
         return False
     text = page.read_text()
-    block = f"{figure_line(name)}\n\n{caption(name, grid)}\n"
-    if figure_line(name) in text:
-        # Keep the caption current (the learning rates may have changed).
-        new = re.sub(re.escape(figure_line(name)) + r"\n\n\*[^\n]*\*\n", lambda _: block, text, count=1)
-    else:
-        lines = text.splitlines(keepends=True)
-        # After the first display equation ($$ ... $$), else after the title.
-        at, open_ = None, False
-        for i, ln in enumerate(lines):
-            if ln.strip().startswith("$$"):
-                if ln.strip() != "$$" and ln.strip().endswith("$$") and len(ln.strip()) > 4:
-                    at = i + 1
-                    break
-                if open_:
-                    at = i + 1
-                    break
-                open_ = True
-        if at is None:
-            at = 1
-        new = "".join(lines[:at]) + "\n" + block + "".join(lines[at:])
+    block = f"{figure_line(name)}\n\n{caption(name, grid)}\n\n"
+    # Take out what an earlier run put in (the line, and the caption paragraph under it).
+    bare = re.sub(re.escape(figure_line(name)) + r"\n\n(?:\*[^\n]*\*\n\n?)?", "", text)
+    lines = bare.splitlines(keepends=True)
+    at = next((i for i, ln in enumerate(lines) if ln.startswith("## ")), len(lines))
+    head = "".join(lines[:at])
+    if head and not head.endswith("\n\n"):
+        head = head.rstrip("\n") + "\n\n"
+    new = head + block + "".join(lines[at:])
     if new != text:
         page.write_text(new)
         return True
