@@ -110,3 +110,4 @@ def test_every_schedule_is_plotted_and_the_race_figure_is_shown():
     race = (DOCS / "race.md").read_text()
     assert "](figures/race.png)" in race and make_figures.RACE_BEGIN in race
     assert make_figures.check() == []
+

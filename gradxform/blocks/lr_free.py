@@ -182,8 +182,12 @@ def scale_by_dog(
 ) -> GradientTransformation:
     r"""Distance over Gradients (Ivgi et al. 2023): the step size $\bar r_t / \sqrt{G_t + \epsilon}$.
 
-    $$\bar r_t = \max(\bar r_{t-1}, \|x_t - x_0\|),\quad \bar r_0 = r_\epsilon, \qquad
-    G_t = G_{t-1} + \|g_t\|^2, \qquad \text{output } \frac{\bar r_t}{\sqrt{G_t + \epsilon}}\,g_t$$
+    $$
+    \begin{aligned}
+    &\bar r_t = \max(\bar r_{t-1}, \|x_t - x_0\|), \quad \bar r_0 = r_\epsilon, \quad G_t = G_{t-1} + \|g_t\|^2, \\
+    &\text{output } \frac{\bar r_t}{\sqrt{G_t + \epsilon}}\,g_t
+    \end{aligned}
+    $$
 
     Norms are over the whole tree. `init_step` sets the first step: `("distance", r)`
     gives $r_\epsilon = r$; `("heuristic", \alpha)` gives $r_\epsilon = \alpha(1 + \|x_0\|)$;
@@ -242,9 +246,12 @@ def scale_by_dowg(
 ) -> GradientTransformation:
     r"""Distance over Weighted Gradients (Khaled et al. 2023): $\bar r_t^2 / (\sqrt{v_t} + \epsilon)$.
 
-    $$\bar r_t^2 = \max(\bar r_{t-1}^2, \|x_t - x_0\|^2),\quad \bar r_0^2 = r_0^2, \qquad
-    v_t = v_{t-1} + \bar r_t^2\,\|g_t\|^2, \qquad
-    \text{output } \frac{\bar r_t^2}{\sqrt{v_t} + \epsilon}\,g_t$$
+    $$
+    \begin{aligned}
+    &\bar r_t^2 = \max(\bar r_{t-1}^2, \|x_t - x_0\|^2), \quad \bar r_0^2 = r_0^2, \\
+    &v_t = v_{t-1} + \bar r_t^2\,\|g_t\|^2, \quad \text{output } \frac{\bar r_t^2}{\sqrt{v_t} + \epsilon}\,g_t
+    \end{aligned}
+    $$
 
     Norms are over the whole tree. `update` needs the parameters; `init` needs the real ones.
 

@@ -452,13 +452,28 @@ def ASGD(
 ) -> GradientTransformation:
     r"""`torch.optim.ASGD`: decayed SGD steps and the average of the iterates from step `t0` on.
 
-    $$\eta_t = \frac{\eta}{(1 + \lambda\eta(t-1))^{\alpha}}, \quad
-    \theta_t = \theta_{t-1}(1-\lambda\eta_t) - \eta_t(g_t + w\theta_{t-1}), \quad
-    \bar\theta_t = \bar\theta_{t-1} + \frac{\theta_t - \bar\theta_{t-1}}{\max(1, t-1-t_0)}$$
+    $$
+    \begin{aligned}
+    &\eta_t = \frac{\eta}{(1 + \lambda\eta(t-1))^{\alpha}}, \quad
+    \theta_t = \theta_{t-1}(1-\lambda\eta_t) - \eta_t(g_t + w\theta_{t-1}), \\
+    &\bar\theta_t = \bar\theta_{t-1} + \frac{\theta_t - \bar\theta_{t-1}}{\max(1, t-1-t_0)}
+    \end{aligned}
+    $$
 
     torch's `state["ax"]` is `gradxform.eval_params(state, params)`. Chain: `[scale(-1)]`
     (maximize), `[add_decayed_weights(weight_decay)]`, the chain of `gradxform.asgd`. `t0`
     must be `>= 0` (with a negative `t0` torch averages in its zero-initialized `ax`).
+
+    Args:
+      lr: $\eta$.
+      lambd: $\lambda$, the decay of the step size and of the weights.
+      alpha: $\alpha$, the power of the step-size decay.
+      t0: $t_0$, the step from which the iterates are averaged.
+      weight_decay: $w$, coupled L2.
+      maximize: ascend instead of descend.
+
+    Returns:
+      A `GradientTransformation`.
     """
     from gradxform.optimizers.asgd import asgd_chain
 
