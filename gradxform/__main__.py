@@ -1,4 +1,4 @@
-"""``python -m gradxform race ...``: the same as the ``gradxform`` console script."""
+"""`python -m gradxform race ...`: the same as the `gradxform` console script."""
 
 from gradxform.cli import main
 

@@ -1,4 +1,4 @@
-"""The ``gradxform`` command line: ``gradxform race`` trains optimizers side by side and reports them.
+"""The `gradxform` command line: `gradxform race` trains optimizers side by side and reports them.
 
 Bad arguments get one line on stderr and exit code 2 (never a traceback).
 """
@@ -190,7 +190,7 @@ def run_race(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``gradxform`` console script; returns the exit code."""
+    """Entry point of the `gradxform` console script; returns the exit code."""
     argv = sys.argv[1:] if argv is None else list(argv)
     try:
         parser = build_parser()

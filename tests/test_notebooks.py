@@ -1,14 +1,18 @@
 """Executes each notebook in notebooks/ (nbclient) and checks its key claims from outside.
 
-Each notebook ends by building a ``claims`` dict and asserting on it; this test appends a cell that
-prints ``claims`` as JSON and asserts the same claims again, so a notebook whose asserts were
-weakened still fails here.
+The notebooks are stored with their outputs (written and executed by `tools/make_notebooks.py`).
+Each one ends by building a `claims` dict and asserting on it; this test checks that the stored
+cells are the ones the tool writes, executes the notebook again (with a cell that prints `claims`
+as JSON), checks that the claims and the number of figures stored in the notebook (and copied to
+`docs/figures/notebooks/` for the site) are current, and asserts the same claims again, so a
+notebook whose asserts were weakened still fails here.
 """
 
 from __future__ import annotations
 
-import json
+import base64
 import pathlib
+import sys
 
 import numpy as np
 import pytest
@@ -19,20 +23,48 @@ pytest.importorskip("ipykernel")
 pytest.importorskip("matplotlib")
 pytest.importorskip("sklearn")
 
-NOTEBOOKS = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+sys.path.insert(0, str(ROOT / "tools"))
+import make_notebooks  # noqa: E402
+
+REGENERATE = "stale: run python tools/make_notebooks.py"
+
+
+def close(fresh, stored, path="claims"):
+    """Claims equal up to float noise: the same keys, ints and strings exact, floats to 1e-4."""
+    if isinstance(stored, dict):
+        assert isinstance(fresh, dict) and set(fresh) == set(stored), f"{path}: keys differ; {REGENERATE}"
+        for k in stored:
+            close(fresh[k], stored[k], f"{path}[{k!r}]")
+    elif isinstance(stored, list):
+        assert isinstance(fresh, list) and len(fresh) == len(stored), f"{path}: lengths differ; {REGENERATE}"
+        for i, (a, b) in enumerate(zip(fresh, stored)):
+            close(a, b, f"{path}[{i}]")
+    elif isinstance(stored, float):
+        np.testing.assert_allclose(fresh, stored, rtol=1e-4, atol=1e-12, err_msg=f"{path}: {REGENERATE}")
+    else:
+        assert fresh == stored, f"{path}: {fresh!r} != stored {stored!r}; {REGENERATE}"
 
 
 def execute(name: str) -> dict:
-    nb = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
-    assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), "store notebooks without outputs"
-    nb.cells.append(nbformat.v4.new_code_cell("import json; print('CLAIMS=' + json.dumps(claims))"))
-    client = nbclient.NotebookClient(
-        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}
+    stored = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    written = make_notebooks.build(name)
+    assert [(c.cell_type, c.source) for c in stored.cells] == [(c.cell_type, c.source) for c in written.cells], (
+        f"{name}: the stored cells are not tools/make_notebooks.py's; {REGENERATE}"
     )
-    client.execute()
-    text = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
-    line = next(s for s in text.splitlines() if s.startswith("CLAIMS="))
-    return json.loads(line[len("CLAIMS=") :])
+    stored_figures = make_notebooks.figures(stored)
+    assert stored_figures, f"{name}: stored without outputs (no figure); {REGENERATE}"
+    for k, png in enumerate(stored_figures):
+        path = make_notebooks.figure_path(name, k)
+        assert path.exists() and path.read_bytes() == png, f"{path.name}: not figure {k + 1}; {REGENERATE}"
+    assert not make_notebooks.figure_path(name, len(stored_figures)).exists(), f"{name}: a figure too many"
+    fresh, claims = make_notebooks.execute(written, timeout=300)
+    assert len(make_notebooks.figures(fresh)) == len(stored_figures), f"{name}: figure count changed; {REGENERATE}"
+    close(claims, stored.metadata["gradxform"]["claims"])
+    for png in make_notebooks.figures(fresh):
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(base64.b64encode(png)) > 1000
+    return claims
 
 
 def test_01_pathological_curvature():

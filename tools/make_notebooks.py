@@ -1,14 +1,28 @@
-"""Writes notebooks/*.ipynb (without outputs) from the cell sources below: edit here, then run
-``python tools/make_notebooks.py``. Each notebook ends with a ``claims`` dict and asserts on it;
-tests/test_notebooks.py executes the notebooks and checks the claims again from outside."""
+"""Writes notebooks/*.ipynb from the cell sources below, executes them and stores their outputs.
+
+Edit the cells here, then run `python tools/make_notebooks.py` (all notebooks, about a minute) or
+`python tools/make_notebooks.py 01_pathological_curvature ...`. Each notebook is executed in
+`notebooks/` (nbclient, the `python3` kernel) and written with its outputs, so a reader on GitHub sees
+its figures; its `claims` dict (every notebook ends by building one and asserting on it) is stored in
+the notebook's metadata (`gradxform.claims`), and each figure it draws is also written to
+`docs/figures/notebooks/<name>-<k>.png` for the site's notebooks page. `tests/test_notebooks.py`
+executes the stored notebooks again and checks that the sources are these, that the stored claims
+and figures are current and that the claims hold.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
 import pathlib
+import sys
 
 import nbformat
 
-HERE = pathlib.Path(__file__).resolve().parent.parent / "notebooks"
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+HERE = ROOT / "notebooks"
+FIGURES = ROOT / "docs" / "figures" / "notebooks"
+CLAIMS_CELL = "import json as _json; print('CLAIMS=' + _json.dumps(claims))"
 
 SETUP = """import jax, jax.numpy as jnp, numpy as np
 import matplotlib.pyplot as plt
@@ -38,13 +52,20 @@ NB["01_pathological_curvature"] = [
         "md",
         """# 1. Pathological curvature: why momentum damps the zig-zag
 
-Seed 000: on a ravine the gradient across the ravine ($w_1$, steep) is much larger than along it
+On a ravine the gradient across the ravine ($w_1$, steep) is much larger than along it
 ($w_2$, shallow), so plain gradient descent bounces between the walls and crawls along the floor.
 Momentum averages the gradients, so the alternating components cancel and the consistent ones add up;
 RMSProp and Adam instead give each parameter its own step size. Here the ravine is
 $f(x, y) = \\tfrac12(0.1\\,x^2 + 10\\,y^2)$ (condition number 100), started at $(-9, 1)$.""",
     ),
     ("code", SETUP),
+    (
+        "md",
+        """An optimizer shows itself as the chain of its blocks, each with its equation, its hyperparameters and
+the state it keeps per parameter (`gx.describe` prints the same tree as text). Momentum is one trace
+and the learning rate:""",
+    ),
+    ("code", "gx.momentum(0.03, 0.9)"),
     ("code", run_2d()),
     (
         "code",
@@ -64,8 +85,10 @@ a.contour(xs, ys, 0.5 * (0.1 * xs**2 + 10 * ys**2), levels=20, cmap="Greys", lin
 for name, (path, losses) in paths.items():
     a.plot(path[:60, 0], path[:60, 1], ".-", ms=3, lw=0.8, label=name)
     b.semilogy(losses, label=name)
-a.set_title("first 60 steps over the contours"); a.legend(fontsize=7)
-b.set_title("loss"); b.set_xlabel("step"); plt.show()""",
+a.set_title("first 60 steps over the contours"); a.set_xlabel("x (along the floor)"); a.set_ylabel("y (across)")
+a.legend(fontsize=7)
+b.set_title("loss per step"); b.set_xlabel("step"); b.set_ylabel("f (log scale)"); b.legend(fontsize=7)
+plt.show()""",
     ),
     (
         "md",
@@ -137,7 +160,7 @@ NB["02_ewa_bias_correction"] = [
         "md",
         """# 2. Exponentially weighted averages and bias correction
 
-Seed 001: $v_t = b\\,v_{t-1} + (1-b)\\,\\theta_t$ with $v_0 = 0$ starts far below the data, because at first
+An exponentially weighted average $v_t = b\\,v_{t-1} + (1-b)\\,\\theta_t$ with $v_0 = 0$ starts far below the data, because at first
 only the small weight $1-b$ has been given out. Dividing by $1 - b^t$ removes that bias:
 $\\hat v_t = v_t / (1 - b^t)$. In gradxform these are the blocks `ema(b)` and `bias_correction(b)`.""",
     ),
@@ -156,7 +179,7 @@ def averaged(tx):
 raw = averaged(gx.ema(b))
 corrected = averaged(gx.chain(gx.ema(b), gx.bias_correction(b)))
 
-# The same recursion written out with numpy, as the seed states it.
+# The same recursion written out with numpy, as it is usually stated.
 v, ref_raw, ref_cor = 0.0, [], []
 for t, x in enumerate(theta.astype(np.float64), start=1):
     v = b * v + (1 - b) * x
@@ -172,7 +195,7 @@ plt.legend(); plt.xlabel("t"); plt.show()""",
     ),
     (
         "md",
-        """Against the local level of the data (a centred 15-point mean, the "real average" the seed means), the
+        """Against the local level of the data (a centred 15-point mean, the "real average"), the
 uncorrected average is badly off for the first few dozen steps, the corrected one is not; as $t$ grows
 $1 - b^t \\to 1$ and the two curves meet: their relative gap is exactly $b^t$ ($0.98^{200} = 0.018$).""",
     ),
@@ -199,7 +222,7 @@ NB["03_adagrad_vanishing_lr"] = [
         "md",
         """# 3. Adagrad's vanishing learning rate, and how RMSProp and Adadelta fix it
 
-Seed 003: Adagrad divides the learning rate by the root of the sum of *all* past squared gradients,
+Adagrad (Duchi et al. 2011) divides the learning rate by the root of the sum of *all* past squared gradients,
 $\\eta'_t = \\eta / \\sqrt{\\alpha_t + \\epsilon}$, $\\alpha_t = \\sum_{i \\le t} g_i^2$. The sum only grows, so
 $\\eta'_t$ shrinks towards zero and $w_{new} \\approx w_{old}$. RMSProp replaces the sum by a moving average
 (which forgets), Adadelta also replaces $\\eta$ by the RMS of recent updates. We feed each optimizer the
@@ -278,13 +301,13 @@ assert reach["Adagrad"] < 40 and abs(reach["RMSProp"] - 50) < 1  # Adagrad stall
 NB["04_digits_experiment"] = [
     (
         "md",
-        """# 4. Seed 001's experiment: SGD, momentum and Adam on handwritten digits, then learning-rate decay
+        """# 4. A classic course experiment: SGD, momentum and Adam on handwritten digits, then learning-rate decay
 
-Seed 001 trains the same network with SGD, SGD with momentum and Adam: momentum helps little when the
+Andrew Ng's deep-learning course trains one network with SGD, SGD with momentum and Adam: momentum helps little when the
 learning rate is low, Adam converges fastest; then, with learning-rate decay
-$\\alpha = \\alpha_0 / (1 + \\text{decay\\_rate} \\cdot \\text{epoch})$ on top of SGD with momentum, it catches up.
+$\\alpha = \\alpha_0 / (1 + \\text{decay_rate} \\cdot \\text{epoch})$ on top of SGD with momentum, it catches up.
 Here: a 64-32-10 tanh MLP on scikit-learn's 8x8 digits (1,437 training images, 360 held out), minibatches of
-64, 30 epochs. Momentum is the seed's form $v = \\beta v + (1-\\beta) g$: `chain(ema(0.9), scale_by_learning_rate(lr))`.""",
+64, 30 epochs. Momentum is the course's moving-average form $v = \\beta v + (1-\\beta) g$: `chain(ema(0.9), scale_by_learning_rate(lr))`.""",
     ),
     ("code", SETUP),
     (
@@ -308,10 +331,10 @@ def train(tx):
     (p, _), losses = jax.lax.scan(step, (p0, tx.init(p0)), order)
     return np.asarray(losses.reshape(EPOCHS, per_epoch).mean(1)), float(cross_entropy(p, x_tr, y_tr)), float(accuracy(p, x_te, y_te))
 
-seed_momentum = lambda lr: gx.chain(gx.ema(0.9), gx.scale_by_learning_rate(lr))
+ema_momentum = lambda lr: gx.chain(gx.ema(0.9), gx.scale_by_learning_rate(lr))
 results = {
     "SGD (lr 0.01)": train(gx.sgd(0.01)),
-    "SGD + momentum (lr 0.01)": train(seed_momentum(0.01)),
+    "SGD + momentum (lr 0.01)": train(ema_momentum(0.01)),
     "Adam (lr 0.001)": train(gx.adam(1e-3)),
 }
 for name, (curve, loss, acc) in results.items():
@@ -320,7 +343,7 @@ for name, (curve, loss, acc) in results.items():
     (
         "md",
         """Now SGD with momentum and inverse-time decay, $\\alpha_t = \\alpha_0 / (1 + 0.2\\, t / 22)$ with $t$ the step
-(22 steps per epoch, so $\\text{decay\\_rate} = 0.2$ per epoch) and $\\alpha_0 = 1$:
+(22 steps per epoch, so $\\text{decay_rate} = 0.2$ per epoch) and $\\alpha_0 = 1$:
 `gx.schedules.inverse_time_decay(1.0, 0.2, decay_steps=22)`. Any hyperparameter accepts a schedule, a function
 of the step count. For comparison, the same $\\alpha_0$ without decay.""",
     ),
@@ -329,8 +352,8 @@ of the step count. For comparison, the same $\\alpha_0$ without decay.""",
         """lr0, decay_rate = 1.0, 0.2
 inverse_time = gx.schedules.inverse_time_decay(lr0, decay_rate, decay_steps=per_epoch)  # lr0 / (1 + 0.2 t / 22)
 np.testing.assert_allclose([inverse_time(t) for t in (0, 22, 220)], [lr0, lr0 / 1.2, lr0 / 3], rtol=1e-6)
-results["SGD + momentum + decay (lr0 1)"] = train(seed_momentum(inverse_time))
-results["SGD + momentum (lr 1, no decay)"] = train(seed_momentum(lr0))
+results["SGD + momentum + decay (lr0 1)"] = train(ema_momentum(inverse_time))
+results["SGD + momentum (lr 1, no decay)"] = train(ema_momentum(lr0))
 for name, (curve, loss, acc) in results.items():
     print(f"{name:32s} train loss {loss:.4f}   held-out accuracy {100 * acc:.1f}%")
 plt.figure(figsize=(7, 4))
@@ -341,10 +364,10 @@ plt.xlabel("epoch"); plt.ylabel("mean minibatch loss"); plt.legend(fontsize=8); 
     (
         "md",
         """What the numbers say, honestly: SGD with momentum plus inverse-time decay does catch up with Adam (lower
-training loss, held-out accuracy at least as good), as seed 001 reports. But the run with the same $\\alpha_0 = 1$
+training loss, held-out accuracy at least as good), as the course reports. But the run with the same $\\alpha_0 = 1$
 and *no* decay does at least as well over these 30 epochs: here it is the larger initial learning rate that closes
 the gap, and the decay's job is to keep a large rate safe as training goes on (it costs little here). The test
-asserts the seed's claim, not that decay is necessary.""",
+asserts the course's claim, not that decay is necessary.""",
     ),
     (
         "code",
@@ -418,8 +441,8 @@ NB["06_curvature_vs_first_order"] = [
         "md",
         """# 6. Newton, BFGS and conjugate gradients against first-order methods on Rosenbrock
 
-Seed 003 lists Newton's method, BFGS and conjugate gradients beside the first-order optimizers, and
-seed 000 explains what they buy: the gradient says how steep the surface is, the Hessian how it
+Lists of optimizers put Newton's method, BFGS and conjugate gradients beside the first-order ones.
+What they buy: the gradient says how steep the surface is, the Hessian how it
 *bends*. On Rosenbrock's curved valley, $f(x, y) = (1-x)^2 + 100(y-x^2)^2$ from $(-1.2, 1)$,
 first-order methods crawl along the floor; methods that use curvature (exactly, as Newton does, or
 learned from gradients, as BFGS, L-BFGS and CG do) follow the bend. Everything runs in float64 and
@@ -472,9 +495,12 @@ for name, path in paths.items():
         """xs, ys = np.meshgrid(np.linspace(-1.5, 1.5, 300), np.linspace(-0.5, 1.5, 300))
 zs = (1 - xs) ** 2 + 100 * (ys - xs**2) ** 2
 fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 5))
+# One colour per method, the same in both panels.
+names = list(paths) + list(second_order)
+colour = {n: plt.cm.tab10(i) for i, n in enumerate(names)}
 ax.contour(xs, ys, np.log10(zs + 1e-3), levels=25, cmap="gray", linewidths=0.6)
 for name, path in paths.items():
-    ax.plot(path[::50, 0], path[::50, 1], ".-", ms=2, lw=1, label=name)
+    ax.plot(path[:, 0], path[:, 1], "-", lw=1, color=colour[name], label=name)  # every step
 for name, tx in second_order.items():
     # Re-run step by step to draw the iterates (minimize keeps only the objective's trace).
     def step(p, s, tx=tx):
@@ -487,14 +513,16 @@ for name, tx in second_order.items():
         p, s = step(p, s)
         pts.append(np.asarray(p))
     pts = np.array(pts)
-    ax.plot(pts[:, 0], pts[:, 1], "o-", ms=3, lw=1.5, label=name)
-ax.plot(1, 1, "k*", ms=14); ax.set_title("iterates over log10 f"); ax.legend(fontsize=7)
+    ax.plot(pts[:, 0], pts[:, 1], "o-", ms=3, lw=1.5, color=colour[name], label=name)
+ax.plot(1, 1, "k*", ms=14); ax.set_title("iterates over log10 f"); ax.set_xlabel("x"); ax.set_ylabel("y")
+ax.legend(fontsize=7)
 for name, r in results.items():
     tr = np.asarray(r.trace)[: int(r.num_steps) + 1]
-    bx.semilogy(np.maximum(tr, 1e-30), label=name)
+    bx.semilogy(np.maximum(tr, 1e-30), color=colour[name], label=name)
 for name, path in paths.items():
-    bx.semilogy(np.maximum(np.asarray(jax.vmap(rosenbrock)(path)), 1e-30), label=name)
-bx.set_xscale("symlog", linthresh=100); bx.set_xlabel("iteration"); bx.set_ylabel("f"); bx.legend(fontsize=7)
+    bx.semilogy(np.maximum(np.asarray(jax.vmap(rosenbrock)(path)), 1e-30), color=colour[name], label=name)
+bx.set_xscale("symlog", linthresh=100); bx.set_xlabel("iteration"); bx.set_ylabel("f"); bx.set_title("f per iteration")
+bx.legend(fontsize=7)
 plt.show()""",
     ),
     (
@@ -524,19 +552,65 @@ searches' assumptions, which is why the first-order methods of notebooks 1-5 tra
 ]
 
 
-def main() -> None:
+def build(name: str) -> nbformat.NotebookNode:
+    """The notebook `name` as written here, without outputs."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [
+        nbformat.v4.new_markdown_cell(src) if kind == "md" else nbformat.v4.new_code_cell(src)
+        for kind, src in NB[name]
+    ]
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata["language_info"] = {"name": "python"}
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = f"{name[:2]}-{i:02d}"
+    return nb
+
+
+def execute(nb: nbformat.NotebookNode, timeout: int = 600) -> tuple[nbformat.NotebookNode, dict]:
+    """Runs `nb` in notebooks/ and returns it with its outputs, and its `claims` (read by an extra cell)."""
+    import nbclient
+
+    nb = nbformat.from_dict(json.loads(json.dumps(nb)))  # a copy
+    nb.cells.append(nbformat.v4.new_code_cell(CLAIMS_CELL))
+    nbclient.NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(HERE)}}).execute()
+    extra = nb.cells.pop()
+    text = "".join(o.get("text", "") for o in extra.outputs if o.output_type == "stream")
+    line = next(ln for ln in text.splitlines() if ln.startswith("CLAIMS="))
+    return nb, json.loads(line[len("CLAIMS=") :])
+
+
+def figures(nb: nbformat.NotebookNode) -> list[bytes]:
+    """The PNG figures among `nb`'s outputs, in order."""
+    return [
+        base64.b64decode(o["data"]["image/png"])
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if "image/png" in o.get("data", {})
+    ]
+
+
+def figure_path(name: str, k: int) -> pathlib.Path:
+    return FIGURES / f"{name}-{k + 1}.png"
+
+
+def main(argv: list[str]) -> int:
+    names = argv or list(NB)
     HERE.mkdir(exist_ok=True)
-    for name, cells in NB.items():
-        nb = nbformat.v4.new_notebook()
-        nb.cells = [
-            nbformat.v4.new_markdown_cell(src) if kind == "md" else nbformat.v4.new_code_cell(src)
-            for kind, src in cells
-        ]
-        nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-        for i, cell in enumerate(nb.cells):
-            cell["id"] = f"{name[:2]}-{i:02d}"
+    FIGURES.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        nb, claims = execute(build(name))
+        for cell in nb.cells:  # execution times and counts would make every run a diff
+            cell.metadata.pop("execution", None)
+        nb.metadata["gradxform"] = {"claims": claims}
         nbformat.write(nb, HERE / f"{name}.ipynb")
+        for old in FIGURES.glob(f"{name}-*.png"):
+            old.unlink()
+        for k, png in enumerate(figures(nb)):
+            figure_path(name, k).write_bytes(png)
+        print(f"{name}: {len(figures(nb))} figure(s), claims {claims}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))

@@ -67,9 +67,13 @@ def scale_by_adadelta(
 ) -> GradientTransformation:
     r"""Adadelta's scaling in one block: both running averages and the rescaled gradient.
 
-    $$v_t = \rho v_{t-1} + (1-\rho)|g_t|^2, \quad
-    \Delta_t = \sqrt{\frac{w_{t-1}+\epsilon}{v_t+\epsilon}}\;g_t, \quad
-    w_t = \rho w_{t-1} + (1-\rho)\,\frac{(w_{t-1}+\epsilon)\,|g_t|^2}{v_t+\epsilon}$$
+    $$
+    \begin{aligned}
+    &v_t = \rho v_{t-1} + (1-\rho)|g_t|^2, \\
+    &\Delta_t = \sqrt{\frac{w_{t-1}+\epsilon}{v_t+\epsilon}}\;g_t, \\
+    &w_t = \rho w_{t-1} + (1-\rho)\,\frac{(w_{t-1}+\epsilon)\,|g_t|^2}{v_t+\epsilon}
+    \end{aligned}
+    $$
 
     (the last is $\rho w_{t-1} + (1-\rho)|\Delta_t|^2$), output $\Delta_t$. The same
     math as `chain(ratio(None, chain(ema_sq(rho), add_eps(eps), sqrt())),
@@ -78,7 +82,9 @@ def scale_by_adadelta(
     intermediates: see the performance page.
 
     $\Delta_t$ is computed from the *new* $w_t$, by the identity
+
     $$\frac{w_{t-1}+\epsilon}{v_t+\epsilon} = \frac{w_t + \rho\epsilon}{\rho(v_t+\epsilon) + (1-\rho)|g_t|^2}$$
+
     (all terms nonnegative, so nothing cancels; a few ulp from the direct form). Then no
     kernel reads the old $w$ after the one that overwrites it in place, and under plain
     `jax.jit` with donation XLA needs no copy of it (the direct form needs one unless

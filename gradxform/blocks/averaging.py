@@ -30,7 +30,7 @@ def _averaged(node: Any, params: PyTree) -> PyTree:
 class AverageState(NamedTuple):
     """`offset`: the averaged iterate minus the parameters, $\\bar\\theta_t - \\theta_t$ (0 until averaging starts).
 
-    `gradxform.eval_params(state, params)` returns $\\theta_t + $ `offset` $= \\bar\\theta_t$.
+    `gradxform.eval_params(state, params)` returns $\\theta_t + \\text{offset} = \\bar\\theta_t$.
     """
 
     offset: PyTree

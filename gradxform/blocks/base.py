@@ -26,7 +26,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradxform.core.transform import EmptyState, GradientTransformation, make_block
+from gradxform.core.transform import EmptyState, GradientTransformation, caller_description, make_block
 from gradxform.errors import lead
 from gradxform.hyper.validate import Range, check_rounding, validate, validate_dtype
 from gradxform.hyper.values import Hyperparameter, is_schedule, resolve
@@ -119,10 +119,15 @@ def elementwise(
     step: bool = False,
     with_params: bool = False,
     dtypes: bool = False,
+    equation: str | None = None,
     extra: tuple[str, ...] = (),
     per_leaf: bool = False,
 ) -> GradientTransformation:
     """A block whose update is `fn` applied leaf by leaf (see the module docstring).
+
+    The block describes itself (`gradxform.describe`) by `name`, its hyperparameters and `equation`,
+    which defaults to the first display equation (`$$...$$`) of the docstring of the function that calls
+    `elementwise` (the block's public factory).
 
     Args:
       name: the block's public name.
@@ -139,7 +144,10 @@ def elementwise(
       extra: scalar extra arguments of `update` that `fn` reads as `h.<name>` (`("value",)`: the loss).
       per_leaf: `fn` looks at the whole leaf (a norm, a mean over axes), not element by element:
         the block is marked `per_leaf` (see `leafwise`).
+      equation: the block's update in LaTeX, for `gradxform.describe`; `None` reads it from the docstring.
     """
+    hyper_values = {k: v for k, (v, _) in (hyper or {}).items()}
+    description = caller_description(name, 2, hyper=hyper_values, equation=equation)
     hyper = dict(hyper or {})
     for key, (value, rng) in hyper.items():
         validate(name, key, value, rng)
@@ -182,6 +190,7 @@ def elementwise(
         stateless=state is None,
         per_leaf=per_leaf,
         extra_args=tuple(extra),
+        description=description,
     )
 
 

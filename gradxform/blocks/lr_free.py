@@ -192,8 +192,12 @@ def scale_by_dog(
 ) -> GradientTransformation:
     r"""Distance over Gradients (Ivgi et al. 2023): the step size $\bar r_t / \sqrt{G_t + \epsilon}$.
 
-    $$\bar r_t = \max(\bar r_{t-1}, \|x_t - x_0\|),\quad \bar r_0 = r_\epsilon, \qquad
-    G_t = G_{t-1} + \|g_t\|^2, \qquad \text{output } \frac{\bar r_t}{\sqrt{G_t + \epsilon}}\,g_t$$
+    $$
+    \begin{aligned}
+    &\bar r_t = \max(\bar r_{t-1}, \|x_t - x_0\|), \quad \bar r_0 = r_\epsilon, \quad G_t = G_{t-1} + \|g_t\|^2, \\
+    &\text{output } \frac{\bar r_t}{\sqrt{G_t + \epsilon}}\,g_t
+    \end{aligned}
+    $$
 
     Norms are over the whole tree. `init_step` sets the first step: `("distance", r)`
     gives $r_\epsilon = r$; `("heuristic", \alpha)` gives $r_\epsilon = \alpha(1 + \|x_0\|)$;
@@ -252,9 +256,12 @@ def scale_by_dowg(
 ) -> GradientTransformation:
     r"""Distance over Weighted Gradients (Khaled et al. 2023): $\bar r_t^2 / (\sqrt{v_t} + \epsilon)$.
 
-    $$\bar r_t^2 = \max(\bar r_{t-1}^2, \|x_t - x_0\|^2),\quad \bar r_0^2 = r_0^2, \qquad
-    v_t = v_{t-1} + \bar r_t^2\,\|g_t\|^2, \qquad
-    \text{output } \frac{\bar r_t^2}{\sqrt{v_t} + \epsilon}\,g_t$$
+    $$
+    \begin{aligned}
+    &\bar r_t^2 = \max(\bar r_{t-1}^2, \|x_t - x_0\|^2), \quad \bar r_0^2 = r_0^2, \\
+    &v_t = v_{t-1} + \bar r_t^2\,\|g_t\|^2, \quad \text{output } \frac{\bar r_t^2}{\sqrt{v_t} + \epsilon}\,g_t
+    \end{aligned}
+    $$
 
     Norms are over the whole tree. `update` needs the parameters; `init` needs the real ones.
 
@@ -343,11 +350,11 @@ def scale_by_prodigy(
 
     $$\begin{aligned}
     \hat\eta_t &= d_t\,\eta_t\,\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}, &
+    d_{t+1} &= \max\Big(d_t, \frac{c\,r_t}{\|s_t\|_1}\Big),\\
     m_t &= \beta_1 m_{t-1} + (1-\beta_1)\,d_t g_t, &
     v_t &= \beta_2 v_{t-1} + (1-\beta_2)\,d_t^2 g_t^2,\\
     s_t &= \beta_3 s_{t-1} + \frac{d_t\,\hat\eta_t}{d_0}\,g_t, &
-    r_t &= \beta_3 r_{t-1} + \frac{d_t\,\hat\eta_t}{d_0}\,\langle g_t, x_0 - x_t\rangle, &
-    d_{t+1} &= \max\Big(d_t, \frac{c\,r_t}{\|s_t\|_1}\Big),\\
+    r_t &= \beta_3 r_{t-1} + \frac{d_t\,\hat\eta_t}{d_0}\,\langle g_t, x_0 - x_t\rangle,\\
     \Delta x_t &= -\hat\eta_t\Big(\frac{m_t}{\sqrt{v_t} + d_{t+1}\epsilon} + \lambda x_t\Big)
     \end{aligned}$$
 
@@ -458,14 +465,14 @@ def scale_by_dadapt_adam(
     r"""D-Adaptation's Adam step (Defazio & Mishchenko 2023), its $d_t$ raised by `d_estimate`.
 
     $$\begin{aligned}
-    \hat\eta_t &= d_t\,\eta_t\,\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}, &
+    \hat\eta_t &= d_t\,\eta_t\,\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t},\\
+    d_{t+1} &= \max\Big(d_t, \frac{r_t}{(1-\sqrt{\beta_2})\|s_t\|_1}\Big),\\
+    m_t &= \beta_1 m_{t-1} + (1-\beta_1)\,\hat\eta_t g_t,\\
+    v_t &= \beta_2 v_{t-1} + (1-\beta_2)\,g_t^2,\\
+    s_t &= \sqrt{\beta_2}\,s_{t-1} + (1-\sqrt{\beta_2})\,\hat\eta_t g_t,\\
+    \Delta x_t &= -\frac{m_t}{\sqrt{v_t}+\epsilon} - \lambda\,\hat\eta_t\,x_t,\\
     r_t &= \sqrt{\beta_2}\,r_{t-1} + (1-\sqrt{\beta_2})\,\hat\eta_t
-      \Big\langle g_t, \frac{s_{t-1}}{\sqrt{v_{t-1}}+\epsilon}\Big\rangle,\\
-    m_t &= \beta_1 m_{t-1} + (1-\beta_1)\,\hat\eta_t g_t, &
-    v_t &= \beta_2 v_{t-1} + (1-\beta_2)\,g_t^2, \qquad
-    s_t = \sqrt{\beta_2}\,s_{t-1} + (1-\sqrt{\beta_2})\,\hat\eta_t g_t,\\
-    d_{t+1} &= \max\Big(d_t, \frac{r_t}{(1-\sqrt{\beta_2})\|s_t\|_1}\Big), &
-    \Delta x_t &= -\frac{m_t}{\sqrt{v_t}+\epsilon} - \lambda\hat\eta_t x_t
+      \Big\langle g_t, \frac{s_{t-1}}{\sqrt{v_{t-1}}+\epsilon}\Big\rangle
     \end{aligned}$$
 
     Args:

@@ -128,7 +128,7 @@ class SumSqState(NamedTuple):
 def sum_sq(initial_accumulator_value: Hyperparameter = 0.0, state_dtype: Any = None) -> GradientTransformation:
     r"""Running sum of squared updates (Adagrad's statistic).
 
-    $$s_t = s_{t-1} + |g_t|^2, \qquad s_0 = \text{initial\_accumulator\_value}, \qquad \text{output } s_t$$
+    $$s_t = s_{t-1} + |g_t|^2, \qquad s_0 = \text{initial_accumulator_value}, \qquad \text{output } s_t$$
 
     Args:
       initial_accumulator_value: $s_0 \ge 0$, used once, at init (not a schedule).

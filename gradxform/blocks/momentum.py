@@ -30,12 +30,16 @@ def trace(
 ) -> GradientTransformation:
     r"""Heavy-ball accumulator, the optax and torch.optim form of momentum.
 
-    $$v_1 = g_1, \qquad v_t = \gamma\,v_{t-1} + (1-\tau)\,g_t, \qquad
-    \text{output } v_t \;\text{ or, with Nesterov, }\; g_t + \gamma\,v_t$$
+    $$
+    \begin{aligned}
+    &v_1 = g_1, \qquad v_t = \gamma\,v_{t-1} + (1-\tau)\,g_t, \\
+    &\text{output } v_t \;\text{ or, with Nesterov, }\; g_t + \gamma\,v_t
+    \end{aligned}
+    $$
 
     so with $\tau = 0$, $v_3 = \gamma^2 g_1 + \gamma g_2 + g_3$ (for
-    $\gamma = 0.5$: $0.25\,g_1 + 0.5\,g_2 + g_3$, the worked example of the notes
-    this library started from). The first step is never dampened; a dampening
+    $\gamma = 0.5$: $0.25\,g_1 + 0.5\,g_2 + g_3$, a common worked example).
+    The first step is never dampened; a dampening
     $\tau$ other than a concrete zero makes the block read the step count (it is
     torch.optim.SGD's `dampening`).
 

@@ -7,7 +7,14 @@ from typing import Any, NamedTuple
 import jax
 
 from gradxform.core.combine import identity
-from gradxform.core.transform import Block, GradientTransformation, as_transform, block_of, union_extra_args
+from gradxform.core.transform import (
+    Block,
+    Description,
+    GradientTransformation,
+    as_transform,
+    block_of,
+    union_extra_args,
+)
 
 
 class RatioState(NamedTuple):
@@ -49,6 +56,11 @@ def ratio(numerator: GradientTransformation | None, denominator: GradientTransfo
             stateless=num.stateless and den.stateless,
             per_leaf=num.per_leaf or den.per_leaf,
             extra_args=union_extra_args((num, den)),
+            description=Description(
+                "ratio",
+                r"u \leftarrow u / D(u)" if numerator is None else r"u \leftarrow N(u) / D(u)",
+                children=(den,) if numerator is None else (num, den),
+            ),
         )
     )
 
@@ -93,5 +105,6 @@ def plus(*branches: GradientTransformation | None) -> GradientTransformation:
             stateless=all(b.stateless for b in blocks),
             per_leaf=any(b.per_leaf for b in blocks),
             extra_args=union_extra_args(blocks),
+            description=Description("plus", r"u \leftarrow \textstyle\sum_i B_i(u)", children=tuple(blocks)),
         )
     )

@@ -3,6 +3,7 @@
 Modules: `gradxform.core.transform` (`GradientTransformation`, the
 `gradxform.core.transform.Block` form, the optimizer's root),
 `gradxform.core.combine` (`chain`, `identity`, `stateless`),
+`gradxform.core.treeview` (`describe`: an optimizer as a tree of its blocks),
 `gradxform.core.state` (`StepState`, per-parameter marks, `tree_get` /
 `tree_set` / `tree_map_params`), `gradxform.core.updates` (`apply_updates`).
 Error messages follow `gradxform.errors`.
@@ -23,6 +24,7 @@ from gradxform.core.state import (
 )
 from gradxform.core.transform import (
     Block,
+    Description,
     EmptyState,
     GradientTransformation,
     OptState,
@@ -36,11 +38,13 @@ from gradxform.core.transform import (
     require_transform,
     union_extra_args,
 )
+from gradxform.core.treeview import Tree, describe
 from gradxform.core.updates import apply_updates
 
 __all__ = [
     "LIKE",
     "Block",
+    "Description",
     "EmptyState",
     "GradientTransformation",
     "Layout",
@@ -51,6 +55,7 @@ __all__ = [
     "block_of",
     "call_update",
     "chain",
+    "describe",
     "eval_params",
     "evaluates",
     "identity",
@@ -61,6 +66,7 @@ __all__ = [
     "renamed",
     "require_transform",
     "stateless",
+    "Tree",
     "tree_get",
     "tree_get_all_with_path",
     "tree_map_params",

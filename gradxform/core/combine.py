@@ -7,6 +7,7 @@ from typing import Any
 
 from gradxform.core.transform import (
     Block,
+    Description,
     EmptyState,
     GradientTransformation,
     Params,
@@ -67,6 +68,7 @@ def chain_blocks(blocks: list[Block], name: str | None = None) -> GradientTransf
             stateless=not stateful,
             per_leaf=any(b.per_leaf for b in blocks),
             extra_args=union_extra_args(blocks),
+            description=Description("chain", children=tuple(blocks)),
         )
     )
 
@@ -100,4 +102,10 @@ def stateless(fn: Callable[[Updates, Params | None], Updates]) -> GradientTransf
 
 def identity() -> GradientTransformation:
     """Passes updates through unchanged: $u \\leftarrow u$."""
-    return stateless(lambda updates, params=None: updates)
+
+    def update(updates, state, params, count, extra_args):
+        return updates, state
+
+    return make_block(
+        None, lambda params: EmptyState(), update, stateless=True, description=Description("identity", "u")
+    )

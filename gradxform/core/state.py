@@ -182,6 +182,14 @@ def tree_get_all_with_path(
 
     Searched depth first, outer matches before the matches inside them;
     `filtering(path, value)` keeps only the pairs it returns True for.
+
+    Args:
+      tree: an optimizer state or any pytree.
+      key: the NamedTuple field, dict key or NamedTuple class name to find.
+      filtering: `filtering(path, value) -> bool` keeps only the pairs it returns True for.
+
+    Returns:
+      A list of `(key_path, value)` pairs.
     """
     found: list[tuple[KeyPath, Any]] = []
 
@@ -211,6 +219,15 @@ def tree_get(
     `tree_get(adam_state, "mu")` is Adam's first moment, `tree_get(state, "count")`
     the optimizer's step count. Raises `KeyError` if `key` occurs more than once
     (narrow it with `filtering(path, value) -> bool`).
+
+    Args:
+      tree: an optimizer state or any pytree.
+      key: the NamedTuple field, dict key or NamedTuple class name to find.
+      default: returned when `key` does not occur.
+      filtering: `filtering(path, value) -> bool` keeps only the matches it returns True for.
+
+    Returns:
+      The value found, or `default`.
     """
     found = tree_get_all_with_path(tree, key, filtering)
     if len(found) > 1:
@@ -226,6 +243,14 @@ def tree_set(tree: PyTree, filtering: Callable[[KeyPath, Any], bool] | None = No
 
     Raises `KeyError` naming a key that does not occur (or that `filtering`
     rejects everywhere). Values are placed as given (no cast).
+
+    Args:
+      tree: an optimizer state or any pytree.
+      filtering: `filtering(path, value) -> bool`; only matches it accepts are replaced.
+      **values: `key=value` for each field or dict key to replace.
+
+    Returns:
+      The new tree (`tree` itself is unchanged).
     """
     for key in values:
         if not tree_get_all_with_path(tree, key, filtering):
@@ -273,6 +298,17 @@ def tree_map_params(
     for optax's signature; the marks make it unnecessary, except for states built by
     foreign (optax) transforms, whose parameter-shaped parts are found by calling
     `initable`'s init on a placeholder, as optax does.
+
+    Args:
+      initable: the optimizer (or its `init`), as in optax.
+      f: `f(leaf, *rest_leaves)`, applied to the parameter-shaped leaves.
+      state: the optimizer state.
+      *rest: trees with the parameters' structure, passed to `f` beside each leaf.
+      transform_non_params: applied to every other leaf; `None` keeps them.
+      is_leaf: as in `jax.tree.map`, for `rest`.
+
+    Returns:
+      A state of the same structure.
     """
     if has_marks(state) or initable is None:
 

@@ -1,10 +1,12 @@
 """The transform type, and the inner form that combinators compose.
 
-A transform is a pair of pure functions over pytrees::
+A transform is a pair of pure functions over pytrees:
 
-    state = tx.init(params)
-    updates, state = tx.update(grads, state, params)   # params optional for most
-    params = apply_updates(params, updates)
+```python
+state = tx.init(params)
+updates, state = tx.update(grads, state, params)   # params optional for most
+params = apply_updates(params, updates)
+```
 
 The field names and call signatures are optax's, so a gradxform transform can sit
 inside `optax.chain` and an optax transform inside `gradxform.chain`.
@@ -35,7 +37,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, Protocol
 
 import jax
@@ -78,12 +81,75 @@ class GradientTransformation(NamedTuple):
     init: InitFn
     update: UpdateFn
 
+    def _repr_html_(self) -> str:
+        """A notebook shows a gradxform optimizer as `gradxform.describe`'s tree."""
+        from gradxform.core.treeview import describe
+
+        return describe(self)._repr_html_()
+
 
 class EmptyState(NamedTuple):
     """The state of a stateless transform: an empty pytree."""
 
 
 BlockUpdate = Callable[[Updates, OptState, "Params | None", "jax.Array | None", dict], tuple]
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Description:
+    """What `gradxform.describe` shows of a block: its name, equation, hyperparameters and parts.
+
+    Attributes:
+      name: the block's (or optimizer's) public name.
+      equation: its update in LaTeX (no delimiters), or `None`: the first `$$...$$` of `doc` (else the
+        first `$...$` of its summary line) is used.
+      hyper: `{name: value}`, each a number, a schedule or another setting, as passed.
+      children: the blocks inside it (a chain's parts, a ratio's branches, a wrapper's inner optimizer).
+      doc: the docstring of the function that built it, where the equation is read from.
+    """
+
+    name: str
+    equation: str | None = None
+    hyper: Mapping[str, Any] = dataclasses.field(default_factory=dict)
+    children: tuple[Block, ...] = ()
+    doc: str | None = None
+
+
+def _shown(value: Any) -> bool:
+    """Whether an argument is worth showing as a hyperparameter (not a transform, tree or function)."""
+    if value is None or isinstance(value, (GradientTransformation, Mapping, list, tuple)):
+        return False
+    if isinstance(value, (bool, int, float, complex, str, np.number, np.dtype, type)):
+        return True
+    if hasattr(value, "shape") and getattr(value, "ndim", 1) == 0:
+        return True
+    return callable(value) and ".<locals>." in getattr(value, "__qualname__", "")  # a schedule
+
+
+def caller_description(name: str, depth: int = 2, **overrides: Any) -> Description:
+    """A `Description` of the block built by the function `depth` frames up: its docstring and arguments.
+
+    What `make_block` and `gradxform.blocks.base.elementwise` record for a block whose builder states no
+    equation: the builder's docstring gives the equation, its numeric (or schedule) arguments the
+    hyperparameters.
+    """
+    try:
+        frame = sys._getframe(depth)
+        # Past private helpers and the skeleton's own functions (`leafwise` calls `elementwise`).
+        while frame.f_back is not None and (
+            frame.f_code.co_name.startswith("_") or frame.f_globals.get("__name__") == "gradxform.blocks.base"
+        ):
+            frame = frame.f_back
+    except ValueError:
+        return Description(name, **overrides)
+    fn = frame.f_globals.get(frame.f_code.co_name)
+    if fn is None or getattr(inspect.unwrap(fn), "__code__", None) is not frame.f_code:
+        return Description(name, **overrides)
+    hyper = {}
+    for arg in inspect.signature(fn).parameters:
+        if arg in frame.f_locals and _shown(frame.f_locals[arg]):
+            hyper[arg] = frame.f_locals[arg]
+    return Description(**{"name": name, "hyper": hyper, "doc": fn.__doc__, **overrides})
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -105,6 +171,7 @@ class Block:
       extra_args: the keyword arguments of `update` the block reads (`"value"`: the loss at
         `params`; `"value_fn"`: `params -> loss`; `"grad_fn"`: `params -> gradient`); the root form
         refuses an update without them, and `gradxform.train_step` passes them.
+      description: what `gradxform.describe` shows of it (`None`: only its name).
     """
 
     name: str | None
@@ -114,6 +181,7 @@ class Block:
     stateless: bool = False
     per_leaf: bool = False
     extra_args: tuple[str, ...] = ()
+    description: Description | None = None
 
 
 EXTRA_ARGS = {
@@ -260,12 +328,19 @@ def make_block(
     stateless: bool = False,
     per_leaf: bool = False,
     extra_args: tuple[str, ...] = (),
+    description: Description | None = None,
 ) -> GradientTransformation:
-    """A gradxform transform from a block's `init` and `update` (see `Block`)."""
+    """A gradxform transform from a block's `init` and `update` (see `Block`).
+
+    Without a `description`, the block describes itself from the function that calls `make_block`
+    (its docstring's first display equation, its numeric arguments: `caller_description`).
+    """
     unknown = [n for n in extra_args if n not in EXTRA_ARGS]
     if unknown:
         raise ValueError(f"make_block: unknown extra arguments {unknown}; known: {', '.join(EXTRA_ARGS)}.")
-    return as_transform(Block(name, init, update, needs_step, stateless, per_leaf, tuple(extra_args)))
+    if description is None and name is not None:
+        description = caller_description(name)
+    return as_transform(Block(name, init, update, needs_step, stateless, per_leaf, tuple(extra_args), description))
 
 
 def renamed(tx: GradientTransformation, name: str) -> GradientTransformation:
@@ -281,6 +356,40 @@ def public(fn: Callable[..., GradientTransformation]) -> Callable[..., GradientT
     def factory(*args: Any, **kwargs: Any) -> GradientTransformation:
         with user_function(name):
             tx = fn(*args, **kwargs)
-        return renamed(tx, name)
+        block = block_of(tx, name)
+        description = _public_description(fn, name, block, args, kwargs)
+        return as_transform(dataclasses.replace(block, name=name, description=description))
 
     return factory
+
+
+def _public_description(fn: Callable, name: str, block: Block, args: tuple, kwargs: dict) -> Description:
+    """A public factory's node: its arguments (defaults applied), its equation, its parts.
+
+    The parts are the transforms it was given (a wrapper's inner optimizer), else the blocks of the chain
+    it built (an optimizer's lines), else the block it built, unless that is already described as `name`.
+    """
+    try:
+        bound = inspect.signature(fn).bind(*args, **kwargs)
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+    except TypeError:
+        arguments = {}
+    hyper = {k: v for k, v in arguments.items() if _shown(v)}
+    given = []
+    for v in arguments.values():
+        if isinstance(v, GradientTransformation):  # a NamedTuple: not a sequence of transforms
+            values = (v,)
+        else:
+            values = v.values() if isinstance(v, Mapping) else (v if isinstance(v, (list, tuple)) else (v,))
+        given += [block_of(t, name) for t in values if isinstance(t, GradientTransformation)]
+    own = block.description
+    if given:
+        children = tuple(given)
+    elif own is not None and own.name == "chain":
+        children = own.children
+    elif own is not None and own.name == name:
+        children = own.children
+    else:
+        children = (block,)
+    return Description(name, hyper=hyper, children=children, doc=fn.__doc__)

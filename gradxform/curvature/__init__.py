@@ -1,10 +1,10 @@
 """Curvature methods: Newton, Hessian-free Newton-CG (line search and trust region), nonlinear CG, BFGS and L-BFGS.
 
 Each method is a block that turns the gradient into a preconditioned
-direction (``scale_by_*``: the output points uphill, like the gradient) and a
+direction (`scale_by_*`: the output points uphill, like the gradient) and a
 full optimizer that chains the block, a sign flip and a line search from
-:mod:`gradxform.linesearch`. The exceptions are :func:`newton`, which takes its
-own damped (Levenberg-Marquardt) steps, and :func:`newton_cg_trust`, which
+[`gradxform.linesearch`][gradxform.linesearch]. The exceptions are [`newton`][gradxform.newton], which takes its
+own damped (Levenberg-Marquardt) steps, and [`newton_cg_trust`][gradxform.newton_cg_trust], which
 takes trust-region steps; neither needs a line search.
 """
 

@@ -1,9 +1,9 @@
 """Flat-vector helpers shared by the curvature methods.
 
 The curvature methods keep their matrices and histories over the raveled
-parameters (``jax.flatten_util.ravel_pytree``): one vector of length ``n``, in
+parameters (`jax.flatten_util.ravel_pytree`): one vector of length `n`, in
 the promoted dtype of the leaves. That suits the small and medium problems
-these methods are for (``newton`` and ``bfgs`` store ``n x n`` matrices).
+these methods are for (`newton` and `bfgs` store `n x n` matrices).
 """
 
 from __future__ import annotations
@@ -20,14 +20,14 @@ from gradxform.numerics import PyTree
 
 
 def ravel(tree: PyTree) -> tuple[jax.Array, Callable[[jax.Array], PyTree]]:
-    """``(vector, unravel)`` for a pytree; the vector has at least float32 precision."""
+    """`(vector, unravel)` for a pytree; the vector has at least float32 precision."""
     vec, unravel = ravel_pytree(tree)
     dt = jnp.result_type(jnp.float32, vec.dtype)
     return vec.astype(dt), unravel
 
 
 def like(vec: jax.Array, tree: PyTree) -> PyTree:
-    """``vec`` unraveled into ``tree``'s structure, each leaf in its dtype."""
+    """`vec` unraveled into `tree`'s structure, each leaf in its dtype."""
     _, unravel = ravel_pytree(tree)
     out = unravel(vec.astype(ravel_pytree(tree)[0].dtype))
     return jax.tree.map(lambda o, t: o.astype(jnp.result_type(t)), out, tree)
@@ -39,7 +39,7 @@ def require_params(who: str, params: Any) -> None:
 
 
 def flat_objective(who: str, value_fn: Any, params: PyTree, extra_args: dict) -> Callable[[jax.Array], jax.Array]:
-    """``v -> f(unravel(v))`` for the objective passed as the extra argument ``value_fn``."""
+    """`v -> f(unravel(v))` for the objective passed as the extra argument `value_fn`."""
     if value_fn is None or not callable(value_fn):
         raise TypeError(
             f"{who}: update needs the objective as the extra argument value_fn (a callable params -> scalar), "
@@ -55,10 +55,10 @@ def flat_objective(who: str, value_fn: Any, params: PyTree, extra_args: dict) ->
 def secant_pair(x, g, prev_x, prev_g, count, curvature_eps):
     r"""The quasi-Newton secant pair and whether it may update the model.
 
-    :math:`s = x_k - x_{k-1}`, :math:`y = g_k - g_{k-1}`; the pair is used only after
+    $s = x_k - x_{k-1}$, $y = g_k - g_{k-1}$; the pair is used only after
     the first step and when the curvature condition
-    :math:`y^	op s > \epsilon\,\|s\|\,\|y\|` holds (and is finite).
-    Returns ``(s, y, s^T y, y^T y, ok)``.
+    $y^	op s > \epsilon\,\|s\|\,\|y\|$ holds (and is finite).
+    Returns `(s, y, s^T y, y^T y, ok)`.
     """
     s = x - prev_x
     y = g - prev_g

@@ -1,23 +1,23 @@
 r"""BFGS: a dense inverse-Hessian approximation updated from gradient differences.
 
-With :math:`s_k = x_k - x_{k-1}`, :math:`y_k = g_k - g_{k-1}` and
-:math:`\rho_k = 1/y_k^\top s_k`, the inverse-Hessian approximation is updated
+With $s_k = x_k - x_{k-1}$, $y_k = g_k - g_{k-1}$ and
+$\rho_k = 1/y_k^\top s_k$, the inverse-Hessian approximation is updated
 (N&W eq. 6.17)
 
-.. math:: H_k = (I - \rho_k s_k y_k^\top) H_{k-1} (I - \rho_k y_k s_k^\top) + \rho_k s_k s_k^\top
+$$H_k = (I - \rho_k s_k y_k^\top) H_{k-1} (I - \rho_k y_k s_k^\top) + \rho_k s_k s_k^\top$$
 
-and the update is :math:`u_k = H_k g_k`. :math:`H_0 = I` (as scipy). With
-``scale_initial=True`` it is rescaled to :math:`\gamma I`,
-:math:`\gamma = s^\top y / y^\top y`, just before the first update (N&W eq. 6.20);
+and the update is $u_k = H_k g_k$. $H_0 = I$ (as scipy). With
+`scale_initial=True` it is rescaled to $\gamma I$,
+$\gamma = s^\top y / y^\top y$, just before the first update (N&W eq. 6.20);
 that is off by default because it measured worse: 1.04 times scipy's evaluations
-instead of 0.99 on the Moré-Garbow-Hillstrom problems of ``docs/curvature.md``
+instead of 0.99 on the Moré-Garbow-Hillstrom problems of `docs/curvature.md`
 (unit steps become acceptable before the approximation has learned the large
 eigenvalues).
 
-Safeguard: the update keeps :math:`H` positive definite only if
-the curvature condition :math:`y^\top s > 0` holds, so it is skipped (``H``
-kept) when :math:`y^\top s \le \epsilon \|s\|\|y\|` (:math:`\epsilon` =
-``curvature_eps``). A strong-Wolfe line search guarantees :math:`y^\top s > 0`.
+Safeguard: the update keeps $H$ positive definite only if
+the curvature condition $y^\top s > 0$ holds, so it is skipped (`H`
+kept) when $y^\top s \le \epsilon \|s\|\|y\|$ ($\epsilon$ =
+`curvature_eps`). A strong-Wolfe line search guarantees $y^\top s > 0$.
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ from gradxform.numerics import safe_increment, zero_count
 
 
 class BfgsState(NamedTuple):
-    """State of :func:`scale_by_bfgs`: the previous raveled parameters and gradient, the
-    inverse-Hessian approximation ``inv_hessian`` (n x n), and ``num_updates``, the
+    """State of [`scale_by_bfgs`][gradxform.scale_by_bfgs]: the previous raveled parameters and gradient, the
+    inverse-Hessian approximation `inv_hessian` (n x n), and `num_updates`, the
     updates of it made so far (skipped ones not counted)."""
 
     count: jax.Array
@@ -48,10 +48,17 @@ class BfgsState(NamedTuple):
 
 
 def scale_by_bfgs(curvature_eps: float = 1e-10, scale_initial: bool = False) -> GradientTransformation:
-    r"""Preconditions by the BFGS inverse Hessian: :math:`u \leftarrow H_k g_k` (module docstring).
+    r"""Preconditions by the BFGS inverse Hessian: $u \leftarrow H_k g_k$ (module docstring).
 
-    The incoming updates must be gradients and ``params`` must be given (the
-    pairs :math:`s, y` come from consecutive calls).
+    The incoming updates must be gradients and `params` must be given (the
+    pairs $s, y$ come from consecutive calls).
+
+    Args:
+      curvature_eps: pairs with $s^\top y \le$ this (relative) are skipped.
+      scale_initial: scale $H_0$ by $s^\top y / y^\top y$ after the first pair.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "scale_by_bfgs"
     validate(who, "curvature_eps", curvature_eps, 0.0)
@@ -84,21 +91,21 @@ def scale_by_bfgs(curvature_eps: float = 1e-10, scale_initial: bool = False) -> 
 
 
 def bfgs(linesearch: GradientTransformation | None = None, curvature_eps: float = 1e-10) -> GradientTransformation:
-    r"""BFGS: :math:`x \leftarrow x - \alpha H_k g_k`.
+    r"""BFGS: $x \leftarrow x - \alpha H_k g_k$.
 
-    ``chain(scale_by_bfgs(curvature_eps), scale(-1), linesearch)``; the default
-    line search is scipy's: Moré-Thuente (:func:`gradxform.linesearch.more_thuente`,
-    ``c1=1e-4, c2=0.9, xtol=1e-14``) with the first trial step
-    :math:`\min(1, 2.02 (f_k - f_{k-1})/\nabla f_k^\top d)` (``'quadratic'``:
+    `chain(scale_by_bfgs(curvature_eps), scale(-1), linesearch)`; the default
+    line search is scipy's: Moré-Thuente ([`gradxform.linesearch.more_thuente`][gradxform.linesearch.more_thuente],
+    `c1=1e-4, c2=0.9, xtol=1e-14`) with the first trial step
+    $\min(1, 2.02 (f_k - f_{k-1})/\nabla f_k^\top d)$ (`'quadratic'`:
     a step of length about 1 at the first iteration, then the unit quasi-Newton
     step unless the last decrease says it is too long). It hands the accepted
-    point's value and gradient to the next update and to :func:`gradxform.minimize`.
-    Stores an ``n x n`` matrix: for problems up to a few thousand parameters;
-    use :func:`lbfgs` beyond.
+    point's value and gradient to the next update and to [`gradxform.minimize`][gradxform.minimize].
+    Stores an `n x n` matrix: for problems up to a few thousand parameters;
+    use [`lbfgs`][gradxform.lbfgs] beyond.
 
     Args:
         linesearch: the line search; None for the default above.
-        curvature_eps: the update is skipped unless :math:`y^\top s > \epsilon\|s\|\|y\|`, >= 0.
+        curvature_eps: the update is skipped unless $y^\top s > \epsilon\|s\|\|y\|$, >= 0.
     """
     ls = more_thuente(c1=1e-4, c2=0.9, xtol=1e-14, initial_step="quadratic") if linesearch is None else linesearch
     return chain(scale_by_bfgs(curvature_eps), scale(-1.0), ls)

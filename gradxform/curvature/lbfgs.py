@@ -1,17 +1,19 @@
-r"""L-BFGS: the BFGS inverse Hessian applied from the last ``m`` pairs, never stored.
+r"""L-BFGS: the BFGS inverse Hessian applied from the last `m` pairs, never stored.
 
-The last ``memory_size`` pairs :math:`s_i = x_{i} - x_{i-1}`,
-:math:`y_i = g_{i} - g_{i-1}` (newest first) give :math:`u = H_k g` by the
-two-loop recursion (N&W algorithm 7.4)::
+The last `memory_size` pairs $s_i = x_{i} - x_{i-1}$,
+$y_i = g_{i} - g_{i-1}$ (newest first) give $u = H_k g$ by the
+two-loop recursion (N&W algorithm 7.4):
 
-    q = g
-    for i = newest .. oldest:  a_i = rho_i s_i.q ;  q -= a_i y_i
-    r = gamma q,   gamma = s.y / y.y  of the newest pair  (N&W eq. 7.20; 1 with no pairs)
-    for i = oldest .. newest:  b = rho_i y_i.r ;  r += (a_i - b) s_i
+```python
+q = g
+for i = newest .. oldest:  a_i = rho_i s_i.q ;  q -= a_i y_i
+r = gamma q,   gamma = s.y / y.y  of the newest pair  (N&W eq. 7.20; 1 with no pairs)
+for i = oldest .. newest:  b = rho_i y_i.r ;  r += (a_i - b) s_i
+```
 
-with :math:`\rho_i = 1/y_i^\top s_i`. Pairs that fail the curvature condition
-:math:`y^\top s > \epsilon\|s\|\|y\|` are not stored. Memory and time per step
-are :math:`O(mn)`.
+with $\rho_i = 1/y_i^\top s_i$. Pairs that fail the curvature condition
+$y^\top s > \epsilon\|s\|\|y\|$ are not stored. Memory and time per step
+are $O(mn)$.
 """
 
 from __future__ import annotations
@@ -30,9 +32,9 @@ from gradxform.numerics import safe_increment, zero_count
 
 
 class LbfgsState(NamedTuple):
-    """State of :func:`scale_by_lbfgs`: previous raveled parameters and gradient, the
-    pair history ``s_history``/``y_history`` (m x n, newest in row 0), ``rho`` (m,),
-    and ``num_pairs`` (how many rows are valid, at most m)."""
+    """State of [`scale_by_lbfgs`][gradxform.scale_by_lbfgs]: previous raveled parameters and gradient, the
+    pair history `s_history`/`y_history` (m x n, newest in row 0), `rho` (m,),
+    and `num_pairs` (how many rows are valid, at most m)."""
 
     count: jax.Array
     prev_params: jax.Array
@@ -44,7 +46,15 @@ class LbfgsState(NamedTuple):
 
 
 def scale_by_lbfgs(memory_size: int = 10, curvature_eps: float = 1e-10) -> GradientTransformation:
-    r"""Preconditions by the L-BFGS inverse Hessian: :math:`u \leftarrow H_k g_k` (module docstring)."""
+    r"""Preconditions by the L-BFGS inverse Hessian: $u \leftarrow H_k g_k$ (module docstring).
+
+    Args:
+      memory_size: $m$, the number of pairs kept.
+      curvature_eps: pairs with $s^\top y \le$ this (relative) are skipped.
+
+    Returns:
+      A `GradientTransformation`.
+    """
     who = "scale_by_lbfgs"
     validate_int(who, "memory_size", memory_size, 1)
     validate(who, "curvature_eps", curvature_eps, 0.0)
@@ -93,20 +103,20 @@ def scale_by_lbfgs(memory_size: int = 10, curvature_eps: float = 1e-10) -> Gradi
 def lbfgs(
     memory_size: int = 10, linesearch: GradientTransformation | None = None, curvature_eps: float = 1e-10
 ) -> GradientTransformation:
-    r"""L-BFGS with memory ``m = memory_size``: :math:`x \leftarrow x - \alpha H_k g_k`.
+    r"""L-BFGS with memory `m = memory_size`: $x \leftarrow x - \alpha H_k g_k$.
 
-    ``chain(scale_by_lbfgs(memory_size, curvature_eps), scale(-1), linesearch)``;
+    `chain(scale_by_lbfgs(memory_size, curvature_eps), scale(-1), linesearch)`;
     the default line search is L-BFGS-B's: Moré-Thuente
-    (:func:`gradxform.linesearch.more_thuente`, ``c1=1e-3, c2=0.9, xtol=0.1``)
-    with first trial step :math:`1/\|d\|` at the first iteration (the first
-    direction is the raw gradient) and 1 afterwards (``'quasi_newton'``: the
-    :math:`\gamma`-scaled direction's natural step). Without bounds L-BFGS-B's
+    ([`gradxform.linesearch.more_thuente`][gradxform.linesearch.more_thuente], `c1=1e-3, c2=0.9, xtol=0.1`)
+    with first trial step $1/\|d\|$ at the first iteration (the first
+    direction is the raw gradient) and 1 afterwards (`'quasi_newton'`: the
+    $\gamma$-scaled direction's natural step). Without bounds L-BFGS-B's
     direction is this two-loop direction, so the iterates are L-BFGS-B's.
 
     Args:
         memory_size: the pairs kept, an int >= 1.
         linesearch: the line search; None for the default above.
-        curvature_eps: pairs are dropped unless :math:`y^\top s > \epsilon\|s\|\|y\|`, >= 0.
+        curvature_eps: pairs are dropped unless $y^\top s > \epsilon\|s\|\|y\|$, >= 0.
     """
     ls = more_thuente(c1=1e-3, c2=0.9, xtol=0.1, initial_step="quasi_newton") if linesearch is None else linesearch
     return chain(scale_by_lbfgs(memory_size, curvature_eps), scale(-1.0), ls)

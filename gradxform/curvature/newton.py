@@ -1,22 +1,22 @@
 r"""Exact Newton steps with Levenberg-Marquardt damping.
 
 For a small problem the Hessian of the raveled parameters is formed exactly
-(``jax.hessian``) and eigendecomposed, :math:`H = Q\Lambda Q^\top`, so that the
-damped step for any damping :math:`\lambda` costs one matrix-vector product:
+(`jax.hessian`) and eigendecomposed, $H = Q\Lambda Q^\top$, so that the
+damped step for any damping $\lambda$ costs one matrix-vector product:
 
-.. math:: p(\lambda) = -(H + \lambda I)^{-1} g = -Q (\Lambda + \lambda I)^{-1} Q^\top g.
+$$p(\lambda) = -(H + \lambda I)^{-1} g = -Q (\Lambda + \lambda I)^{-1} Q^\top g.$$
 
-The damping is kept large enough that :math:`H + \lambda I` is positive
-definite, so :math:`p` always points downhill. A step is accepted when the
+The damping is kept large enough that $H + \lambda I$ is positive
+definite, so $p$ always points downhill. A step is accepted when the
 ratio of the actual to the predicted decrease
 
-.. math:: \rho = \frac{f(x) - f(x + p)}{-(g^\top p + \tfrac12 p^\top H p)}
+$$\rho = \frac{f(x) - f(x + p)}{-(g^\top p + \tfrac12 p^\top H p)}$$
 
-exceeds ``accept_ratio``; otherwise :math:`\lambda` grows by ``increase`` and
-the step is retried (at most ``max_tries`` times in one update). After an
-accepted step, :math:`\lambda` shrinks by ``decrease`` if :math:`\rho > 3/4`
-(to 0 once it falls below ``min_damping`` times the Hessian's scale), and
-doubles if :math:`\rho < 1/4`. Near a minimum with positive-definite Hessian
+exceeds `accept_ratio`; otherwise $\lambda$ grows by `increase` and
+the step is retried (at most `max_tries` times in one update). After an
+accepted step, $\lambda$ shrinks by `decrease` if $\rho > 3/4$
+(to 0 once it falls below `min_damping` times the Hessian's scale), and
+doubles if $\rho < 1/4$. Near a minimum with positive-definite Hessian
 the damping vanishes and the steps are Newton's: one step on a quadratic,
 quadratic convergence on smooth functions. Far from it the steps shorten
 towards scaled steepest descent, so the method is safe where the Hessian is
@@ -37,13 +37,13 @@ from gradxform.numerics import PyTree, safe_increment, zero_count
 
 
 class NewtonState(NamedTuple):
-    """State of :func:`newton`: the damping :math:`\\lambda` for the next step, counts.
+    """State of [`newton`][gradxform.newton]: the damping $\\lambda$ for the next step, counts.
 
-    ``num_evals`` counts evaluations (value and gradient) at the trial points
-    of the acceptance test; ``num_hessians`` counts Hessians formed; ``failed``
-    says the last update found no acceptable step within ``max_tries`` (it then
-    returned 0). ``value`` and ``grad``: :math:`f` and :math:`\\nabla f` at the
-    accepted point (``HANDS_OFF``: :func:`gradxform.minimize` takes them
+    `num_evals` counts evaluations (value and gradient) at the trial points
+    of the acceptance test; `num_hessians` counts Hessians formed; `failed`
+    says the last update found no acceptable step within `max_tries` (it then
+    returned 0). `value` and `grad`: $f$ and $\\nabla f$ at the
+    accepted point (`HANDS_OFF`: [`gradxform.minimize`][gradxform.minimize] takes them
     instead of evaluating the point again).
     """
 
@@ -68,15 +68,26 @@ def newton(
 ) -> GradientTransformation:
     r"""Damped (Levenberg-Marquardt) Newton's method with the exact Hessian.
 
-    The incoming updates must be the gradient :math:`g` of the objective,
-    passed as the extra argument ``value_fn`` (with ``params``); the outgoing
-    update is the accepted step :math:`p(\lambda)` (module docstring), or 0 if
-    none of ``max_tries`` dampings gave a decrease. ``min_damping`` is relative
-    to the Hessian's scale :math:`\max(1, \max_i|\Lambda_i|)`: the damping never
-    sits between 0 and that value. Costs :math:`O(n^3)` per step and
-    :math:`O(n^2)` memory: for problems up to a few thousand parameters. Each
-    trial evaluates :math:`f` and :math:`\nabla f` once; the accepted trial's
-    are handed to the next update (``NewtonState.value``, ``.grad``).
+    The incoming updates must be the gradient $g$ of the objective,
+    passed as the extra argument `value_fn` (with `params`); the outgoing
+    update is the accepted step $p(\lambda)$ (module docstring), or 0 if
+    none of `max_tries` dampings gave a decrease. `min_damping` is relative
+    to the Hessian's scale $\max(1, \max_i|\Lambda_i|)$: the damping never
+    sits between 0 and that value. Costs $O(n^3)$ per step and
+    $O(n^2)$ memory: for problems up to a few thousand parameters. Each
+    trial evaluates $f$ and $\nabla f$ once; the accepted trial's
+    are handed to the next update (`NewtonState.value`, `.grad`).
+
+    Args:
+      initial_damping: $\lambda$ of the first trial.
+      min_damping: the smallest positive damping, relative to the Hessian's scale.
+      increase: the factor on $\lambda$ after a rejected trial.
+      decrease: the factor dividing $\lambda$ after an accepted one.
+      accept_ratio: the least ratio of actual to predicted decrease that accepts a step.
+      max_tries: the most trials per update.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "newton"
     validate(who, "initial_damping", initial_damping, 0.0)

@@ -1,16 +1,16 @@
 r"""Hessian-free (truncated) Newton: Newton-CG with forward-over-reverse Hessian-vector products.
 
-The Newton system :math:`H p = g` is solved approximately by linear conjugate
-gradients (N&W algorithm 7.1), never forming :math:`H`: each CG iteration
-needs one product :math:`Hv = \frac{d}{d\epsilon}\nabla f(x + \epsilon v)|_0`,
-computed by ``jax.jvp`` of ``jax.grad`` (forward over reverse). CG stops when
+The Newton system $H p = g$ is solved approximately by linear conjugate
+gradients (N&W algorithm 7.1), never forming $H$: each CG iteration
+needs one product $Hv = \frac{d}{d\epsilon}\nabla f(x + \epsilon v)|_0$,
+computed by `jax.jvp` of `jax.grad` (forward over reverse). CG stops when
 
-.. math:: \|r_j\| \le \eta \|g\|, \qquad \eta = \min(0.5, \sqrt{\|g\|}),
+$$\|r_j\| \le \eta \|g\|, \qquad \eta = \min(0.5, \sqrt{\|g\|}),$$
 
-(the forcing sequence that gives superlinear convergence), after ``max_cg_steps``
+(the forcing sequence that gives superlinear convergence), after `max_cg_steps`
 iterations, or when it meets a direction of non-positive curvature
-:math:`d_j^\top H d_j \le 0` (the Steihaug safeguard): then it returns the
-current iterate, or :math:`g` itself (steepest descent) if that happens at the
+$d_j^\top H d_j \le 0$ (the Steihaug safeguard): then it returns the
+current iterate, or $g$ itself (steepest descent) if that happens at the
 first iteration. The result is always a descent direction once negated.
 """
 
@@ -30,8 +30,8 @@ from gradxform.numerics import safe_increment, zero_count
 
 
 class NewtonCgState(NamedTuple):
-    """State of :func:`scale_by_newton_cg`: ``num_hvps`` Hessian-vector products so far,
-    ``cg_steps`` the CG iterations of the last update, ``negative_curvature`` whether
+    """State of [`scale_by_newton_cg`][gradxform.scale_by_newton_cg]: `num_hvps` Hessian-vector products so far,
+    `cg_steps` the CG iterations of the last update, `negative_curvature` whether
     the last solve stopped at a direction of non-positive curvature."""
 
     count: jax.Array
@@ -41,11 +41,17 @@ class NewtonCgState(NamedTuple):
 
 
 def scale_by_newton_cg(max_cg_steps: int | None = None) -> GradientTransformation:
-    r"""Preconditions the gradient by the inverse Hessian, approximately: :math:`u \leftarrow p \approx H^{-1} g`.
+    r"""Preconditions the gradient by the inverse Hessian, approximately: $u \leftarrow p \approx H^{-1} g$.
 
-    Truncated CG as in the module docstring; ``max_cg_steps`` defaults to
-    :math:`20n` (scipy's). Needs ``params`` and the objective as the extra
-    argument ``value_fn``; the incoming updates must be its gradient.
+    Truncated CG as in the module docstring; `max_cg_steps` defaults to
+    $20n$ (scipy's). Needs `params` and the objective as the extra
+    argument `value_fn`; the incoming updates must be its gradient.
+
+    Args:
+      max_cg_steps: the most CG iterations per update; `None` means $20n$.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "scale_by_newton_cg"
     validate_int(who, "max_cg_steps", max_cg_steps, 1, allow_none=True)
@@ -108,17 +114,17 @@ def scale_by_newton_cg(max_cg_steps: int | None = None) -> GradientTransformatio
 def newton_cg(
     max_cg_steps: int | None = None, linesearch: GradientTransformation | None = None
 ) -> GradientTransformation:
-    r"""Newton-CG: :math:`x \leftarrow x - \alpha\, p`, :math:`p \approx H^{-1}\nabla f` by truncated CG.
+    r"""Newton-CG: $x \leftarrow x - \alpha\, p$, $p \approx H^{-1}\nabla f$ by truncated CG.
 
-    ``chain(scale_by_newton_cg(max_cg_steps), scale(-1), linesearch)`` with the
-    Moré-Thuente search :func:`gradxform.linesearch.more_thuente` (``c2=0.9``,
+    `chain(scale_by_newton_cg(max_cg_steps), scale(-1), linesearch)` with the
+    Moré-Thuente search [`gradxform.linesearch.more_thuente`][gradxform.linesearch.more_thuente] (`c2=0.9`,
     first trial step 1, the Newton step) unless another line search is given.
-    Needs the extra arguments ``value``, ``grad`` and ``value_fn`` (see
-    :mod:`gradxform.linesearch`); :func:`gradxform.minimize` passes them. The
-    trust-region variant is :func:`gradxform.newton_cg_trust`.
+    Needs the extra arguments `value`, `grad` and `value_fn` (see
+    [`gradxform.linesearch`][gradxform.linesearch]); [`gradxform.minimize`][gradxform.minimize] passes them. The
+    trust-region variant is [`gradxform.newton_cg_trust`][gradxform.newton_cg_trust].
 
     Args:
-        max_cg_steps: the most CG iterations per step; None for :math:`20n`.
+        max_cg_steps: the most CG iterations per step; None for $20n$.
         linesearch: the line search; None for the default above.
     """
     ls = more_thuente(c2=0.9, initial_step="one") if linesearch is None else linesearch

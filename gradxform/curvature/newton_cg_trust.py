@@ -1,31 +1,31 @@
 r"""Trust-region Newton-CG: Steihaug's truncated CG inside a trust region (N&W algorithms 4.1 and 7.2).
 
-The step :math:`p` approximately minimizes the quadratic model
+The step $p$ approximately minimizes the quadratic model
 
-.. math:: m(p) = f + g^\top p + \tfrac12 p^\top H p \quad \text{subject to} \quad \|p\| \le \Delta,
+$$m(p) = f + g^\top p + \tfrac12 p^\top H p \quad \text{subject to} \quad \|p\| \le \Delta,$$
 
-by linear CG on :math:`Hp = -g` from :math:`p = 0` (Steihaug): CG stops when
-the residual is below :math:`\min(0.5, \sqrt{\|g\|})\|g\|`, when an iterate
+by linear CG on $Hp = -g$ from $p = 0$ (Steihaug): CG stops when
+the residual is below $\min(0.5, \sqrt{\|g\|})\|g\|$, when an iterate
 would leave the region (the step then ends on the boundary along the current
-CG direction), or when it meets non-positive curvature :math:`d^\top H d \le 0`
-(the step then goes to whichever boundary point along :math:`d` has the lower
-model value). :math:`H` is never formed: each CG iteration needs one
-Hessian-vector product, from ``jax.linearize`` of the gradient at :math:`x`
+CG direction), or when it meets non-positive curvature $d^\top H d \le 0$
+(the step then goes to whichever boundary point along $d$ has the lower
+model value). $H$ is never formed: each CG iteration needs one
+Hessian-vector product, from `jax.linearize` of the gradient at $x$
 (linearized once per update). The step is tried:
 
-.. math:: \rho = \frac{f(x) - f(x + p)}{m(0) - m(p)};
+$$\rho = \frac{f(x) - f(x + p)}{m(0) - m(p)};$$
 
-(when the predicted decrease is below the rounding error of :math:`f`, the
-gradient judges instead: ``rounding_ulps``), the radius becomes :math:`\Delta/4` if :math:`\rho < 1/4`, and
-:math:`\min(2\Delta, \Delta_{\max})` if :math:`\rho > 3/4` and :math:`p` is on
-the boundary; the step is accepted if :math:`\rho > \eta`. A rejected step is
+(when the predicted decrease is below the rounding error of $f$, the
+gradient judges instead: `rounding_ulps`), the radius becomes $\Delta/4$ if $\rho < 1/4$, and
+$\min(2\Delta, \Delta_{\max})$ if $\rho > 3/4$ and $p$ is on
+the boundary; the step is accepted if $\rho > \eta$. A rejected step is
 solved for again with the smaller radius, within the same update, up to
-``max_tries`` times; a rejected step inside the region would come back
+`max_tries` times; a rejected step inside the region would come back
 unchanged while the radius exceeds its length, so the radius is quartered
-past it at once instead of trying the same point again. This is scipy's ``trust-ncg`` (same constants and
-defaults), as one bounded ``lax.while_loop`` of trials, each with a bounded CG
-loop. The model value :math:`m(p)` is carried through CG
-(:math:`m(z + t d) = m(z) + t\, r^\top d + \tfrac12 t^2 d^\top H d`, :math:`r = g + Hz`),
+past it at once instead of trying the same point again. This is scipy's `trust-ncg` (same constants and
+defaults), as one bounded `lax.while_loop` of trials, each with a bounded CG
+loop. The model value $m(p)$ is carried through CG
+($m(z + t d) = m(z) + t\, r^\top d + \tfrac12 t^2 d^\top H d$, $r = g + Hz$),
 so it costs no Hessian-vector products beyond CG's own.
 """
 
@@ -44,16 +44,16 @@ from gradxform.numerics import PyTree, safe_increment, zero_count
 
 
 class NewtonCgTrustState(NamedTuple):
-    """State of :func:`newton_cg_trust`.
+    """State of [`newton_cg_trust`][gradxform.newton_cg_trust].
 
-    ``radius``: the trust radius for the next step. ``value`` and ``grad``:
-    :math:`f` and :math:`\\nabla f` at the accepted point (``HANDS_OFF``:
-    :func:`gradxform.minimize` takes them instead of evaluating again).
-    ``failed``: the last update found no acceptable step in ``max_tries``
+    `radius`: the trust radius for the next step. `value` and `grad`:
+    $f$ and $\\nabla f$ at the accepted point (`HANDS_OFF`:
+    [`gradxform.minimize`][gradxform.minimize] takes them instead of evaluating again).
+    `failed`: the last update found no acceptable step in `max_tries`
     trials (or the model predicted no decrease), and returned 0.
-    ``num_evals``: evaluations (value and gradient) at trial points;
-    ``num_trials_rejected``: trials whose step was not taken; ``num_hvps``:
-    Hessian-vector products; ``cg_steps``: CG iterations of the last update.
+    `num_evals`: evaluations (value and gradient) at trial points;
+    `num_trials_rejected`: trials whose step was not taken; `num_hvps`:
+    Hessian-vector products; `cg_steps`: CG iterations of the last update.
     """
 
     count: jax.Array
@@ -83,10 +83,10 @@ def _boundary(z, d, radius):
 def steihaug(
     hvp: Callable[[jax.Array], jax.Array], g: jax.Array, radius: jax.Array, max_steps: int
 ) -> tuple[jax.Array, jax.Array, jax.Array, jax.Array]:
-    r"""Steihaug's CG for :math:`\min_p g^\top p + \frac12 p^\top H p`, :math:`\|p\| \le` ``radius``.
+    r"""Steihaug's CG for $\min_p g^\top p + \frac12 p^\top H p$, $\|p\| \le$ `radius`.
 
-    Returns ``(p, model, on_boundary, iterations)``, ``model`` being
-    :math:`g^\top p + \tfrac12 p^\top H p`.
+    Returns `(p, model, on_boundary, iterations)`, `model` being
+    $g^\top p + \tfrac12 p^\top H p$.
     """
     gnorm = jnp.sqrt(g @ g)
     tol = jnp.minimum(0.5, jnp.sqrt(gnorm)) * gnorm
@@ -142,27 +142,27 @@ def newton_cg_trust(
     max_tries: int = 50,
     rounding_ulps: float = 10.0,
 ) -> GradientTransformation:
-    r"""Trust-region Newton-CG (Steihaug), scipy's ``trust-ncg``: :math:`x \leftarrow x + p` (module docstring).
+    r"""Trust-region Newton-CG (Steihaug), scipy's `trust-ncg`: $x \leftarrow x + p$ (module docstring).
 
     The incoming updates must be the gradient of the objective, passed as the
-    extra argument ``value_fn`` with ``params`` (and ``value``, :math:`f(x)`,
-    which :func:`gradxform.minimize` passes; without it one more evaluation is
-    made). Each trial evaluates :math:`f` and :math:`\nabla f` once at
-    :math:`x + p`; the accepted trial's value and gradient are handed on, so no
+    extra argument `value_fn` with `params` (and `value`, $f(x)$,
+    which [`gradxform.minimize`][gradxform.minimize] passes; without it one more evaluation is
+    made). Each trial evaluates $f$ and $\nabla f$ once at
+    $x + p$; the accepted trial's value and gradient are handed on, so no
     point is evaluated twice. The outgoing update is the accepted step, or 0 if
-    none of ``max_tries`` trials was accepted.
+    none of `max_tries` trials was accepted.
 
     Args:
-        initial_radius: :math:`\Delta_0`, in (0, ``max_radius``).
-        max_radius: :math:`\Delta_{\max}`, > 0.
-        eta: accept a step when :math:`\rho > \eta`, in [0, 1/4).
-        max_cg_steps: the most CG iterations per trial; None for :math:`20n`.
+        initial_radius: $\Delta_0$, in (0, `max_radius`).
+        max_radius: $\Delta_{\max}$, > 0.
+        eta: accept a step when $\rho > \eta$, in [0, 1/4).
+        max_cg_steps: the most CG iterations per trial; None for $20n$.
         max_tries: the most trials (radius reductions) in one update, an int >= 1.
-        rounding_ulps: when the predicted decrease :math:`m(0) - m(p)` is at
-            most this many units in the last place of :math:`f(x)`, differences
-            of :math:`f` are rounding noise and cannot judge the step; it is
-            then taken (as :math:`\rho = 1`) if it lowers :math:`\|\nabla f\|`, and
-            rejected (:math:`\rho = 0`) if not. 0 gives scipy's test. >= 0.
+        rounding_ulps: when the predicted decrease $m(0) - m(p)$ is at
+            most this many units in the last place of $f(x)$, differences
+            of $f$ are rounding noise and cannot judge the step; it is
+            then taken (as $\rho = 1$) if it lowers $\|\nabla f\|$, and
+            rejected ($\rho = 0$) if not. 0 gives scipy's test. >= 0.
     """
     who = "newton_cg_trust"
     validate(who, "max_radius", max_radius, 0.0, low_open=True)

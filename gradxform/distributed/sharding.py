@@ -170,6 +170,14 @@ def zero1_sharding(param_sharding: PyTree, params: PyTree, axis: str = "data") -
     divides by the product of its axes and `axis` adds it. A leaf with no
     such dimension (a scalar, an odd-sized bias) keeps its sharding, replicated
     over `axis`: it is small. A leaf already sharded over `axis` is kept.
+
+    Args:
+      param_sharding: the parameters' shardings.
+      params: the parameters (for their shapes).
+      axis: the mesh axis to add.
+
+    Returns:
+      A tree of shardings, the parameters' structure.
     """
     _named_leaves(param_sharding, "zero1_sharding")
 
@@ -210,6 +218,15 @@ def state_sharding(
     (step counts, scalar products) is replicated over the mesh. `params` may
     be arrays or `jax.ShapeDtypeStruct` s; `param_sharding` defaults to
     their `.sharding`. Nothing is computed: it traces `tx.init` abstractly.
+
+    Args:
+      tx: the optimizer.
+      params: the parameters, arrays or `jax.ShapeDtypeStruct`s.
+      param_sharding: their shardings; `None` means their `.sharding`.
+      zero1_axis: a mesh axis to split the moments over further (ZeRO-1), or `None`.
+
+    Returns:
+      A tree of `NamedSharding`, the state's structure.
     """
     who = "state_sharding"
     param_sharding = _sharding_of(params, who) if param_sharding is None else param_sharding
@@ -231,6 +248,15 @@ def init_sharded(
     Each device builds only its own shard of each moment. `params` may be
     `jax.ShapeDtypeStruct` s (an abstract model: nothing is materialised; the
     transform's `init` must then need only shapes, as every block here does).
+
+    Args:
+      tx: the optimizer.
+      params: the parameters, arrays or `jax.ShapeDtypeStruct`s.
+      param_sharding: their shardings; `None` means their `.sharding`.
+      zero1_axis: a mesh axis to split the moments over further (ZeRO-1), or `None`.
+
+    Returns:
+      The state, each leaf placed by `state_sharding`.
     """
     shardings = state_sharding(tx, params, param_sharding, zero1_axis=zero1_axis)
     leaves = jax.tree.leaves(params)

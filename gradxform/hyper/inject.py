@@ -4,12 +4,14 @@
 with its numeric hyperparameters kept in the state, in
 `state.hyperparams`, a `dict` of scalars by name. They can be read (for
 logging) and set between steps without recompiling a jitted step, because
-they are arrays in the state rather than constants of the traced program::
+they are arrays in the state rather than constants of the traced program:
 
-    tx = gradxform.inject_hyperparams(gradxform.adam)(learning_rate=1e-3, b2=0.999)
-    state = tx.init(params)
-    ...
-    state = gradxform.set_hyperparams(state, learning_rate=3e-4)   # no recompilation
+```python
+tx = gradxform.inject_hyperparams(gradxform.adam)(learning_rate=1e-3, b2=0.999)
+state = tx.init(params)
+...
+state = gradxform.set_hyperparams(state, learning_rate=3e-4)   # no recompilation
+```
 
 What goes where:
 
@@ -219,6 +221,13 @@ def set_hyperparams(state: InjectHyperparamsState, **values: Any) -> InjectHyper
     change float32 into a weakly typed float and recompile once). Concrete
     values must be finite; unknown names raise `KeyError` listing the known
     ones.
+
+    Args:
+      state: the state of an `inject_hyperparams` optimizer.
+      **values: `name=value` for each hyperparameter to set.
+
+    Returns:
+      The new state.
     """
     if not isinstance(state, InjectHyperparamsState):
         raise TypeError(

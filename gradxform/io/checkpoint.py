@@ -1,19 +1,21 @@
 """Checkpoints of any pytree of arrays (optimizer state, parameters, both), safe to load.
 
-File format (version 2), all integers little-endian::
+File format (version 2), all integers little-endian:
 
-    magic      8 bytes   b"GXFCKPT\\n"
-    hlen       8 bytes   length of the header in bytes (uint64), at most `MAX_HEADER_BYTES`
-    hcrc       4 bytes   CRC-32 of the header bytes (uint32)
-    header     hlen      UTF-8 JSON: {"format_version": 2,
-                           "nodes": [[path, kind], ...],
-                           "leaves": [{"path", "shape", "dtype", "offset", "nbytes", "crc32"}, ...]}
-    data                 each leaf's raw little-endian bytes, C order, at its offset
+```python
+magic      8 bytes   b"GXFCKPT\\n"
+hlen       8 bytes   length of the header in bytes (uint64), at most `MAX_HEADER_BYTES`
+hcrc       4 bytes   CRC-32 of the header bytes (uint32)
+header     hlen      UTF-8 JSON: {"format_version": 2,
+                       "nodes": [[path, kind], ...],
+                       "leaves": [{"path", "shape", "dtype", "offset", "nbytes", "crc32"}, ...]}
+data                 each leaf's raw little-endian bytes, C order, at its offset
+```
 
 `nodes` lists every node of the tree in pre-order (the order `jax.tree.flatten`
 visits them), each as its key path (`jax.tree_util.keystr`) and its kind:
-``leaf``, ``None``, ``dict``, ``list``, ``tuple``, ``namedtuple Name(field, ...)``,
-or ``module.QualifiedName`` for any other registered node (a flax `TrainState`,
+`leaf`, `None`, `dict`, `list`, `tuple`, `namedtuple Name(field, ...)`,
+or `module.QualifiedName` for any other registered node (a flax `TrainState`,
 an equinox `Module`, an `OrderedDict`). The kinds never hold a node's auxiliary
 data (static fields, functions, bound methods), so a file written by one
 process restores in another. `leaves` lists the leaves in the same order.
@@ -257,6 +259,10 @@ def save(path: str | os.PathLike, tree: PyTree) -> None:
     default, as with `open`. A symlink is followed (the file it names is
     replaced, the link stays). On any error the previous file is untouched
     and no temporary file is left.
+
+    Args:
+      path: the file to write.
+      tree: the pytree to save.
     """
     _write_atomic(os.fspath(path), _encode(tree))
 
@@ -473,6 +479,16 @@ def restore(path: str | os.PathLike, template: PyTree) -> PyTree:
     naming the first difference in key path, shape, dtype or node kind, or
     saying how the file is damaged. Reads no more than the file's size
     announces, and its data only once the header and template agree.
+
+    Args:
+      path: the file to read.
+      template: a tree of the expected structure, shapes and dtypes.
+
+    Returns:
+      The restored tree.
+
+    Raises:
+      CheckpointError: the file does not match `template` or is damaged.
     """
     f, size = _open_regular(path)
     with f:

@@ -1,49 +1,51 @@
 r"""Line searches as transforms: the incoming update is a search direction, the outgoing one a step.
 
-A line search sees the objective along the direction :math:`d` (the incoming
-updates) from the parameters :math:`x`,
+A line search sees the objective along the direction $d$ (the incoming
+updates) from the parameters $x$,
 
-.. math:: \phi(\alpha) = f(x + \alpha d), \qquad \phi'(\alpha) = \nabla f(x + \alpha d)^\top d,
+$$\phi(\alpha) = f(x + \alpha d), \qquad \phi'(\alpha) = \nabla f(x + \alpha d)^\top d,$$
 
-picks a step size :math:`\alpha` and returns :math:`\alpha d`. It needs the
-objective, which it takes through the extra arguments of ``update`` with
-optax's names (as ``optax.scale_by_backtracking_linesearch`` and
-``optax.scale_by_zoom_linesearch`` do)::
+picks a step size $\alpha$ and returns $\alpha d$. It needs the
+objective, which it takes through the extra arguments of `update` with
+optax's names (as `optax.scale_by_backtracking_linesearch` and
+`optax.scale_by_zoom_linesearch` do):
 
-    updates, state = tx.update(grad, state, params, value=f(params), grad=grad, value_fn=f)
+```python
+updates, state = tx.update(grad, state, params, value=f(params), grad=grad, value_fn=f)
+```
 
-``value`` is :math:`f(x)`, ``grad`` is :math:`\nabla f(x)` and ``value_fn`` is
-:math:`f`. Other extra arguments whose names ``value_fn`` accepts are passed on
+`value` is $f(x)$, `grad` is $\nabla f(x)$ and `value_fn` is
+$f$. Other extra arguments whose names `value_fn` accepts are passed on
 to it (data batches, say); the rest are ignored, so a line search can sit in a
-:func:`gradxform.chain` beside transforms that take other extra arguments.
+[`gradxform.chain`][gradxform.chain] beside transforms that take other extra arguments.
 
 The searches, one block each:
 
-- :func:`more_thuente`: MINPACK-2's DCSRCH (scipy's BFGS, CG and L-BFGS-B),
+- [`more_thuente`][gradxform.linesearch.more_thuente]: MINPACK-2's DCSRCH (scipy's BFGS, CG and L-BFGS-B),
   strong Wolfe conditions by safeguarded cubic and quadratic steps;
-- :func:`hager_zhang`: CG_DESCENT's search, Wolfe or approximate Wolfe
+- [`hager_zhang`][gradxform.linesearch.hager_zhang]: CG_DESCENT's search, Wolfe or approximate Wolfe
   conditions by secant steps;
-- :func:`zoom`: strong Wolfe by N&W's bracketing and zooming;
-- :func:`backtracking`: Armijo by backtracking, values only;
-- :func:`exact_quadratic`: Newton's method on :math:`\phi`, for quadratics.
+- [`zoom`][gradxform.linesearch.zoom]: strong Wolfe by N&W's bracketing and zooming;
+- [`backtracking`][gradxform.linesearch.backtracking]: Armijo by backtracking, values only;
+- [`exact_quadratic`][gradxform.linesearch.exact_quadratic]: Newton's method on $\phi$, for quadratics.
 
-Every search runs a bounded ``lax.while_loop`` (``max_steps`` evaluations),
+Every search runs a bounded `lax.while_loop` (`max_steps` evaluations),
 so it jit-compiles and vmaps. An *evaluation* is one call of
-``jax.value_and_grad`` of the objective at one point (in :func:`backtracking`,
-one value). The first trial step follows a rule of :func:`first_step`. If the
-direction is not a descent direction (:math:`\phi'(0) \ge 0`), the search uses
-:math:`d = -\nabla f(x)` instead. If no step satisfying the search's
+`jax.value_and_grad` of the objective at one point (in [`backtracking`][gradxform.linesearch.backtracking],
+one value). The first trial step follows a rule of [`first_step`][gradxform.linesearch.first_step]. If the
+direction is not a descent direction ($\phi'(0) \ge 0$), the search uses
+$d = -\nabla f(x)$ instead. If no step satisfying the search's
 conditions is found within the budget, the best point found that lowers
-:math:`f` is taken, or no step at all (:math:`\alpha = 0`); ``state.failed``
+$f$ is taken, or no step at all ($\alpha = 0$); `state.failed`
 then says so.
 
 Each state records the accepted step size, the value at the new point and
-``num_evals``, the running count of evaluations made by the search, which
-:func:`gradxform.minimize` adds up. The states of :func:`more_thuente`,
-:func:`hager_zhang` and :func:`zoom` also hold the gradient at the new point
-and say so with the class attribute ``HANDS_OFF = True``: :func:`gradxform.minimize`
-then takes the new point's value and gradient from the state instead of
-evaluating them again (see :func:`accepted_point`).
+`num_evals`, the running count of evaluations made by the search, which
+[`gradxform.minimize`][gradxform.minimize] adds up. The states of
+[`more_thuente`][gradxform.linesearch.more_thuente], [`hager_zhang`][gradxform.linesearch.hager_zhang] and
+[`zoom`][gradxform.linesearch.zoom] also hold the gradient at the new point and say so with the class
+attribute `HANDS_OFF = True`: [`gradxform.minimize`][gradxform.minimize] then takes the new point's value and
+gradient from the state instead of evaluating them again (see [`accepted_point`][gradxform.linesearch.accepted_point]).
 """
 
 from __future__ import annotations
@@ -81,20 +83,20 @@ __all__ = [
 
 
 def accepted_point(state: Any) -> Any:
-    """The state that holds :math:`f` and :math:`\\nabla f` at the point the transform's update leads to, or None.
+    """The state that holds $f$ and $\\nabla f$ at the point the transform's update leads to, or None.
 
     A transform's output update is the step of the transform that runs last: for
-    a :func:`gradxform.chain` (whose state is a plain tuple), the last member,
+    a [`gradxform.chain`][gradxform.chain] (whose state is a plain tuple), the last member,
     recursively. If that member's state is a NamedTuple whose class sets
-    ``HANDS_OFF = True`` (the line searches here, :func:`gradxform.newton`,
-    :func:`gradxform.newton_cg_trust`), its ``value`` and ``grad`` fields are
-    :math:`f(x + u)` and :math:`\\nabla f(x + u)` for the update :math:`u` just
-    returned. Anything after it in the chain (a ``scale``, a wrapper) could
+    `HANDS_OFF = True` (the line searches here, [`gradxform.newton`][gradxform.newton],
+    [`gradxform.newton_cg_trust`][gradxform.newton_cg_trust]), its `value` and `grad` fields are
+    $f(x + u)$ and $\\nabla f(x + u)$ for the update $u$ just
+    returned. Anything after it in the chain (a `scale`, a wrapper) could
     change the update, so then nothing is handed off and this returns None.
     The answer depends only on the state's structure, so it is decided at trace time.
 
     Args:
-        state: a transform's state, e.g. the state ``gradxform.bfgs().update`` returned.
+        state: a transform's state, e.g. the state `gradxform.bfgs().update` returned.
     """
     node = state
     while type(node) is tuple and node:

@@ -1,7 +1,7 @@
 r"""What the line searches share: tree arithmetic, the objective along the line, first trial steps.
 
-An *evaluation* here is one call of ``jax.value_and_grad`` of the objective at
-one point (the value and the whole gradient), except in :func:`backtracking`,
+An *evaluation* here is one call of `jax.value_and_grad` of the objective at
+one point (the value and the whole gradient), except in [`backtracking`][gradxform.linesearch.backtracking],
 which evaluates values only.
 """
 
@@ -30,7 +30,15 @@ from gradxform.numerics import (  # noqa: F401 (used by the searches)
 
 
 def bind_value_fn(value_fn: Callable, extra_args: dict) -> Callable[[PyTree], jax.Array]:
-    """``value_fn`` with the extra arguments it names bound: ``params -> f(params, **kwargs)``."""
+    """`value_fn` with the extra arguments it names bound: `params -> f(params, **kwargs)`.
+
+    Args:
+      value_fn: the objective, `value_fn(params, **kwargs)`.
+      extra_args: the update's extra arguments; those `value_fn` names are bound.
+
+    Returns:
+      `params -> value_fn(params, **kwargs)`.
+    """
     try:
         sig = inspect.signature(value_fn).parameters
     except (TypeError, ValueError):
@@ -45,7 +53,7 @@ def bind_value_fn(value_fn: Callable, extra_args: dict) -> Callable[[PyTree], ja
 
 
 def require(who: str, params: Any, value: Any, grad: Any, value_fn: Any) -> None:
-    """``TypeError`` naming what ``update`` was not given."""
+    """`TypeError` naming what `update` was not given."""
     missing = [
         n for n, v in (("params", params), ("value", value), ("grad", grad), ("value_fn", value_fn)) if v is None
     ]
@@ -60,7 +68,7 @@ def require(who: str, params: Any, value: Any, grad: Any, value_fn: Any) -> None
 
 
 def line_setup(who, updates, params, value, grad, value_fn, extra_args):
-    """The direction (steepest descent if ``updates`` is not a descent direction), phi(0), phi'(0)."""
+    """The direction (steepest descent if `updates` is not a descent direction), phi(0), phi'(0)."""
     require(who, params, value, grad, value_fn)
     fn = bind_value_fn(value_fn, extra_args)
     f0 = jnp.asarray(value)
@@ -74,7 +82,7 @@ def line_setup(who, updates, params, value, grad, value_fn, extra_args):
 
 
 def value_and_slope(fn: Callable, params: PyTree, d: PyTree, dtype: Any) -> Callable:
-    r"""``alpha -> (phi(alpha), phi'(alpha), grad f(x + alpha d))``: one evaluation of ``f`` and ``grad f``."""
+    r"""`alpha -> (phi(alpha), phi'(alpha), grad f(x + alpha d))`: one evaluation of `f` and `grad f`."""
     vg = jax.value_and_grad(fn)
 
     def phi(a):
@@ -92,7 +100,7 @@ def value_dtype(params: PyTree) -> jnp.dtype:
 
 
 def check_steps(who: str, max_steps: Any) -> None:
-    """``max_steps`` must be an int >= 1."""
+    """`max_steps` must be an int >= 1."""
     validate_int(who, "max_steps", max_steps, 1, what="the most objective evaluations")
 
 
@@ -135,7 +143,7 @@ INITIAL_STEPS = ("one", "quadratic", "quasi_newton", "hager_zhang")
 
 
 def check_initial_step(who: str, initial_step: Any) -> Any:
-    """A rule name from :data:`INITIAL_STEPS` or a positive number."""
+    """A rule name from [`INITIAL_STEPS`][gradxform.linesearch.INITIAL_STEPS] or a positive number."""
     if isinstance(initial_step, str):
         if initial_step not in INITIAL_STEPS:
             raise ValueError(
@@ -158,39 +166,39 @@ def first_step(
     params: PyTree,
     dtype: Any,
 ) -> jax.Array:
-    r"""The first trial step :math:`\alpha_0` of a line search by ``rule``.
+    r"""The first trial step $\alpha_0$ of a line search by `rule`.
 
-    ``'one'``: :math:`\alpha_0 = 1`, the natural step of Newton directions.
+    `'one'`: $\alpha_0 = 1$, the natural step of Newton directions.
 
-    ``'quadratic'``: N&W eq. (3.60), scipy's BFGS and CG,
-    :math:`\min(1, 1.01\cdot 2(f_k - f_{k-1})/\phi'(0))`; before the first
-    step :math:`f_{k-1} = f_k + \|\nabla f\|/2` (scipy's convention, a step of
-    length about 1 along :math:`-\nabla f`). A guess that is not positive and
+    `'quadratic'`: N&W eq. (3.60), scipy's BFGS and CG,
+    $\min(1, 1.01\cdot 2(f_k - f_{k-1})/\phi'(0))$; before the first
+    step $f_{k-1} = f_k + \|\nabla f\|/2$ (scipy's convention, a step of
+    length about 1 along $-\nabla f$). A guess that is not positive and
     finite becomes 1.
 
-    ``'quasi_newton'``: :math:`1/\|d\|_2` at the first call (a step of length 1:
+    `'quasi_newton'`: $1/\|d\|_2$ at the first call (a step of length 1:
     the first quasi-Newton direction is the raw gradient, which carries no
     scale), 1 afterwards (the model has learned a scale, and its step is
     natural), as L-BFGS-B does.
 
-    ``'hager_zhang'``: CG_DESCENT's rules I0 and I2 (Hager & Zhang 2006): at the
-    first call :math:`\psi_0 \|x\|_\infty/\|d\|_\infty` if :math:`x \ne 0`, else
-    :math:`\psi_0 |f|/|\phi'(0)|` if :math:`f \ne 0`, else 1, with
-    :math:`\psi_0 = 0.01`; afterwards :math:`\psi_2 \alpha_{k-1}`,
-    :math:`\psi_2 = 2`.
+    `'hager_zhang'`: CG_DESCENT's rules I0 and I2 (Hager & Zhang 2006): at the
+    first call $\psi_0 \|x\|_\infty/\|d\|_\infty$ if $x \ne 0$, else
+    $\psi_0 |f|/|\phi'(0)|$ if $f \ne 0$, else 1, with
+    $\psi_0 = 0.01$; afterwards $\psi_2 \alpha_{k-1}$,
+    $\psi_2 = 2$.
 
     A number is taken as it is.
 
     Args:
-        rule: one of :data:`INITIAL_STEPS`, or a positive number.
+        rule: one of [`INITIAL_STEPS`][gradxform.linesearch.INITIAL_STEPS], or a positive number.
         count: the line search's calls so far (0 at the first).
-        f0: :math:`f(x)`.
-        prev_value: :math:`f` at the previous call's start (NaN before the first).
+        f0: $f(x)$.
+        prev_value: $f$ at the previous call's start (NaN before the first).
         prev_step: the previous call's accepted step.
-        slope0: :math:`\phi'(0) = \nabla f(x)^\top d < 0`.
+        slope0: $\phi'(0) = \nabla f(x)^\top d < 0$.
         d: the search direction.
-        grad: :math:`\nabla f(x)`.
-        params: :math:`x`.
+        grad: $\nabla f(x)$.
+        params: $x$.
         dtype: the dtype of the result.
     """
     one = jnp.ones([], dtype)

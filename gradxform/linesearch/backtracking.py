@@ -22,12 +22,12 @@ from gradxform.numerics import safe_increment
 
 
 class BacktrackingState(NamedTuple):
-    """State of :func:`backtracking`.
+    """State of [`backtracking`][gradxform.linesearch.backtracking].
 
-    ``step_size``: the accepted :math:`\\alpha` (0 if none); ``value``:
-    :math:`f(x + \\alpha d)`; ``prev_value``: :math:`f(x)` of the last step (NaN
-    before the first), for ``initial_step='quadratic'``; ``failed``: no step met
-    the Armijo condition; ``num_evals``: objective evaluations so far (values
+    `step_size`: the accepted $\\alpha$ (0 if none); `value`:
+    $f(x + \\alpha d)$; `prev_value`: $f(x)$ of the last step (NaN
+    before the first), for `initial_step='quadratic'`; `failed`: no step met
+    the Armijo condition; `num_evals`: objective evaluations so far (values
     only: the loop still evaluates the gradient at the accepted point).
     """
 
@@ -47,22 +47,22 @@ def backtracking(
 ) -> GradientTransformation:
     r"""Backtracking (Armijo) line search, N&W algorithm 3.1.
 
-    Tries :math:`\alpha = \alpha_0, \rho\alpha_0, \rho^2\alpha_0, \dots` and
+    Tries $\alpha = \alpha_0, \rho\alpha_0, \rho^2\alpha_0, \dots$ and
     takes the first that satisfies the sufficient-decrease (Armijo) condition
 
-    .. math:: f(x + \alpha d) \le f(x) + c_1 \alpha \nabla f(x)^\top d,
+    $$f(x + \alpha d) \le f(x) + c_1 \alpha \nabla f(x)^\top d,$$
 
-    with at most ``max_steps`` evaluations of :math:`f` (values only, no
+    with at most `max_steps` evaluations of $f$ (values only, no
     gradients). If none of the tried steps satisfies Armijo, the step is 0 and
-    ``state.failed`` is set.
+    `state.failed` is set.
 
     Args:
         c1: the sufficient-decrease constant, in (0, 1).
-        decrease_factor: :math:`\rho`, in (0, 1).
-        max_steps: the most evaluations of :math:`f` in one search.
-        initial_step: :math:`\alpha_0`: a positive number or a rule,
-            ``'one'``, ``'quadratic'``, ``'quasi_newton'`` or ``'hager_zhang'``
-            (see :func:`gradxform.linesearch.first_step`).
+        decrease_factor: $\rho$, in (0, 1).
+        max_steps: the most evaluations of $f$ in one search.
+        initial_step: $\alpha_0$: a positive number or a rule,
+            `'one'`, `'quadratic'`, `'quasi_newton'` or `'hager_zhang'`
+            (see [`gradxform.linesearch.first_step`][gradxform.linesearch.first_step]).
     """
     who = "linesearch.backtracking"
     validate(who, "c1", c1, 0.0, 1.0, low_open=True, high_open=True)

@@ -1,4 +1,4 @@
-r"""Exact line search on (nearly) quadratic objectives: Newton's method on :math:`\phi`."""
+r"""Exact line search on (nearly) quadratic objectives: Newton's method on $\phi$."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from gradxform.numerics import safe_increment, zero_count
 
 
 class ExactQuadraticState(NamedTuple):
-    """State of :func:`exact_quadratic`: the step taken and the evaluations so far
+    """State of [`exact_quadratic`][gradxform.linesearch.exact_quadratic]: the step taken and the evaluations so far
     (each a gradient and a Hessian-vector product at one point)."""
 
     count: jax.Array
@@ -22,19 +22,19 @@ class ExactQuadraticState(NamedTuple):
 
 
 def exact_quadratic(max_steps: int = 1) -> GradientTransformation:
-    r"""Exact line search by Newton's method on :math:`\phi`: :math:`\alpha \leftarrow \alpha - \phi'/\phi''`.
+    r"""Exact line search by Newton's method on $\phi$: $\alpha \leftarrow \alpha - \phi'/\phi''$.
 
-    :math:`\phi''(\alpha) = d^\top \nabla^2 f(x + \alpha d)\, d` comes from
+    $\phi''(\alpha) = d^\top \nabla^2 f(x + \alpha d)\, d$ comes from
     forward-over-reverse differentiation, without forming the Hessian. On a
-    quadratic :math:`f` one iteration (the default) gives the exact minimizer
-    along :math:`d`, :math:`\alpha = -\nabla f^\top d / d^\top A d`; on other
-    functions ``max_steps`` iterations refine it (no safeguard: meant for
+    quadratic $f$ one iteration (the default) gives the exact minimizer
+    along $d$, $\alpha = -\nabla f^\top d / d^\top A d$; on other
+    functions `max_steps` iterations refine it (no safeguard: meant for
     (nearly) quadratic objectives, e.g. linear CG). Takes the same extra
-    arguments as :func:`zoom`. It does not evaluate :math:`f` at the new point,
-    so :func:`gradxform.minimize` does.
+    arguments as [`zoom`][gradxform.linesearch.zoom]. It does not evaluate $f$ at the new point,
+    so [`gradxform.minimize`][gradxform.minimize] does.
 
     Args:
-        max_steps: Newton iterations on :math:`\phi` (each one gradient and one
+        max_steps: Newton iterations on $\phi$ (each one gradient and one
             Hessian-vector product).
     """
     who = "linesearch.exact_quadratic"

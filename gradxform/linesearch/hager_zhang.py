@@ -4,8 +4,8 @@ Hager and Zhang (2005), "A new conjugate gradient method with guaranteed
 descent and an efficient line search", SIAM J. Optim. 16(1), section 4; and
 (2006) "Algorithm 851: CG_DESCENT", ACM TOMS 32(1). The search is the paper's
 procedure (bracket, then secant^2 steps, update and bisection) written as a
-state machine whose every pass through a bounded ``lax.while_loop`` evaluates
-:math:`f` and :math:`\nabla f` at one trial point.
+state machine whose every pass through a bounded `lax.while_loop` evaluates
+$f$ and $\nabla f$ at one trial point.
 """
 
 from __future__ import annotations
@@ -36,17 +36,17 @@ _BRACKET, _U3, _S1, _S2, _L2 = 0, 1, 2, 3, 4
 
 @per_param("grad")
 class HagerZhangState(NamedTuple):
-    """State of :func:`hager_zhang`.
+    """State of [`hager_zhang`][gradxform.linesearch.hager_zhang].
 
-    ``step_size``: the accepted :math:`\\alpha`; ``value`` and ``grad``:
-    :math:`f` and :math:`\\nabla f` at :math:`x + \\alpha d`; ``prev_value``:
-    :math:`f(x)`, for ``initial_step='quadratic'``; ``failed``: no trial met
+    `step_size`: the accepted $\\alpha$; `value` and `grad`:
+    $f$ and $\\nabla f$ at $x + \\alpha d$; `prev_value`:
+    $f(x)$, for `initial_step='quadratic'`; `failed`: no trial met
     the Wolfe or approximate Wolfe conditions within the budget (the step is
-    then the lowest point found if it lowers :math:`f`, else 0); ``num_evals``:
+    then the lowest point found if it lowers $f$, else 0); `num_evals`:
     objective-and-gradient evaluations so far.
 
-    ``HANDS_OFF``: the value and gradient at the accepted point are in the
-    state, so :func:`gradxform.minimize` takes them instead of evaluating again.
+    `HANDS_OFF`: the value and gradient at the accepted point are in the
+    state, so [`gradxform.minimize`][gradxform.minimize] takes them instead of evaluating again.
     """
 
     count: jax.Array
@@ -102,41 +102,42 @@ def hager_zhang(
 ) -> GradientTransformation:
     r"""Hager-Zhang line search (CG_DESCENT): Wolfe or approximate Wolfe steps.
 
-    A trial :math:`\alpha` is accepted when it satisfies the Wolfe conditions
+    A trial $\alpha$ is accepted when it satisfies the Wolfe conditions
 
-    .. math:: \phi(\alpha) - \phi(0) \le \delta\alpha\phi'(0), \qquad \phi'(\alpha) \ge \sigma\phi'(0),
+    $$\phi(\alpha) - \phi(0) \le \delta\alpha\phi'(0), \qquad \phi'(\alpha) \ge \sigma\phi'(0),$$
 
     or the approximate Wolfe conditions
 
-    .. math::
-        (2\delta - 1)\phi'(0) \ge \phi'(\alpha) \ge \sigma\phi'(0), \qquad
-        \phi(\alpha) \le \phi(0) + \epsilon|\phi(0)|,
+    $$
+    (2\delta - 1)\phi'(0) \ge \phi'(\alpha) \ge \sigma\phi'(0), \qquad
+    \phi(\alpha) \le \phi(0) + \epsilon|\phi(0)|,
+    $$
 
-    (:math:`\delta` = ``c1``, :math:`\sigma` = ``c2``). The second pair is the
-    first with :math:`\phi` replaced by its quadratic model, which can be
-    checked to the precision of :math:`\phi'` rather than of :math:`\phi`:
-    near a minimum, where differences of :math:`f` are lost to rounding, the
-    search still finds steps. The search brackets (steps grow by ``expansion``
-    until :math:`\phi' \ge 0` or :math:`\phi` rises above
-    :math:`\phi(0) + \epsilon|\phi(0)|`), then shrinks the bracket
-    :math:`[a, b]` (:math:`\phi'(a) < 0 \le \phi'(b)`) by secant steps on
-    :math:`\phi'`, :math:`c = (a\phi'(b) - b\phi'(a))/(\phi'(b) - \phi'(a))`,
-    two per round (secant^2), and bisects (by ``theta``) when a round does not
-    shrink it to ``gamma`` of its width. Each trial is one evaluation of
-    :math:`f` and :math:`\nabla f`; at most ``max_steps``.
+    ($\delta$ = `c1`, $\sigma$ = `c2`). The second pair is the
+    first with $\phi$ replaced by its quadratic model, which can be
+    checked to the precision of $\phi'$ rather than of $\phi$:
+    near a minimum, where differences of $f$ are lost to rounding, the
+    search still finds steps. The search brackets (steps grow by `expansion`
+    until $\phi' \ge 0$ or $\phi$ rises above
+    $\phi(0) + \epsilon|\phi(0)|$), then shrinks the bracket
+    $[a, b]$ ($\phi'(a) < 0 \le \phi'(b)$) by secant steps on
+    $\phi'$, $c = (a\phi'(b) - b\phi'(a))/(\phi'(b) - \phi'(a))$,
+    two per round (secant^2), and bisects (by `theta`) when a round does not
+    shrink it to `gamma` of its width. Each trial is one evaluation of
+    $f$ and $\nabla f$; at most `max_steps`.
 
     Args:
-        c1: :math:`\delta`, in (0, 1/2).
-        c2: :math:`\sigma`, in [c1, 1).
-        epsilon: the relative error in :math:`f` allowed by the approximate
+        c1: $\delta$, in (0, 1/2).
+        c2: $\sigma$, in [c1, 1).
+        epsilon: the relative error in $f$ allowed by the approximate
             conditions, >= 0.
         theta: where the bisection of the update step cuts, in (0, 1).
         gamma: the shrink a secant^2 round must reach to skip bisection, in (0, 1).
         expansion: the growth of the trial step while bracketing, > 1.
-        max_steps: the most evaluations of :math:`f` and :math:`\nabla f` in one search.
+        max_steps: the most evaluations of $f$ and $\nabla f$ in one search.
         initial_step: the first trial step: a positive number or a rule,
-            ``'one'``, ``'quadratic'``, ``'quasi_newton'`` or ``'hager_zhang'``
-            (CG_DESCENT's I0 and I2; see :func:`gradxform.linesearch.first_step`).
+            `'one'`, `'quadratic'`, `'quasi_newton'` or `'hager_zhang'`
+            (CG_DESCENT's I0 and I2; see [`gradxform.linesearch.first_step`][gradxform.linesearch.first_step]).
         max_step_size: the largest step tried.
     """
     who = "linesearch.hager_zhang"
@@ -185,7 +186,7 @@ def hager_zhang(
             return _pick(shrunk, start_iteration(A, dA, B, dB), mid)
 
         def finish(ctx, A, dA, B, dB, which, c, dc, k):
-            """What follows an update that returned [A, B] (``which``: 1 if c became B, -1 if A, 0 neither)."""
+            """What follows an update that returned [A, B] (`which`: 1 if c became B, -1 if A, 0 neither)."""
             # secant^2's second step: the secant through the replaced end and c
             s = jnp.where(which > 0, _secant(k.bj, k.dbj, c, dc), _secant(k.aj, k.daj, c, dc))
             inside = (which != 0) & jnp.isfinite(s) & (s > A) & (s < B)

@@ -1,11 +1,11 @@
-r"""Moré-Thuente line search: MINPACK-2's DCSRCH and DCSTEP as one bounded ``lax.while_loop``.
+r"""Moré-Thuente line search: MINPACK-2's DCSRCH and DCSTEP as one bounded `lax.while_loop`.
 
 Moré and Thuente (1994), "Line search algorithms with guaranteed sufficient
 decrease", ACM TOMS 20(3). This is the search of scipy's BFGS and CG (through
-``line_search_wolfe1``) and of L-BFGS-B, ported from scipy's
-``scipy/optimize/_dcsrch.py`` step for step, with one change: where DCSRCH
+`line_search_wolfe1`) and of L-BFGS-B, ported from scipy's
+`scipy/optimize/_dcsrch.py` step for step, with one change: where DCSRCH
 would evaluate the best point found again to report it (after a rounding or
-``xtol`` warning), this search returns that point's stored value and gradient.
+`xtol` warning), this search returns that point's stored value and gradient.
 """
 
 from __future__ import annotations
@@ -35,17 +35,17 @@ _P5, _P66, _XTRAPL, _XTRAPU = 0.5, 0.66, 1.1, 4.0
 
 @per_param("grad")
 class MoreThuenteState(NamedTuple):
-    """State of :func:`more_thuente`.
+    """State of [`more_thuente`][gradxform.linesearch.more_thuente].
 
-    ``step_size``: the accepted :math:`\\alpha`; ``value`` and ``grad``:
-    :math:`f` and :math:`\\nabla f` at :math:`x + \\alpha d`; ``prev_value``:
-    :math:`f(x)`, for ``initial_step='quadratic'``; ``failed``: the search
+    `step_size`: the accepted $\\alpha$; `value` and `grad`:
+    $f$ and $\\nabla f$ at $x + \\alpha d$; `prev_value`:
+    $f(x)$, for `initial_step='quadratic'`; `failed`: the search
     stopped without meeting the strong Wolfe conditions (a DCSRCH warning or
-    the budget; the step is then the best point found, or 0); ``num_evals``:
+    the budget; the step is then the best point found, or 0); `num_evals`:
     objective-and-gradient evaluations so far.
 
-    ``HANDS_OFF``: the value and gradient at the accepted point are in the
-    state, so :func:`gradxform.minimize` takes them instead of evaluating again.
+    `HANDS_OFF`: the value and gradient at the accepted point are in the
+    state, so [`gradxform.minimize`][gradxform.minimize] takes them instead of evaluating again.
     """
 
     count: jax.Array
@@ -80,31 +80,39 @@ def dcstep(
 ) -> tuple:
     r"""MINPACK-2's DCSTEP: a safeguarded trial step and the updated interval of uncertainty.
 
-    ``stx`` is the step with the least (modified) value so far, ``sty`` the
-    other end of the interval, ``stp`` the step just evaluated; ``dx``, ``dy``,
-    ``dp`` are derivatives along the line. Four cases (Moré & Thuente, section 4):
+    `stx` is the step with the least (modified) value so far, `sty` the
+    other end of the interval, `stp` the step just evaluated; `dx`, `dy`,
+    `dp` are derivatives along the line. Four cases (Moré & Thuente, section 4):
 
-    1. :math:`f_p > f_x`: a minimizer is bracketed in :math:`[s_x, s_p]`; the
-       cubic step if it is closer to :math:`s_x` than the quadratic step, else
+    1. $f_p > f_x$: a minimizer is bracketed in $[s_x, s_p]$; the
+       cubic step if it is closer to $s_x$ than the quadratic step, else
        their average.
-    2. :math:`f_p \le f_x` and :math:`d_p d_x < 0`: bracketed; the cubic step
-       if it is farther from :math:`s_p` than the secant step, else the secant step.
-    3. :math:`f_p \le f_x`, same signs, :math:`|d_p| < |d_x|`: the cubic step
+    2. $f_p \le f_x$ and $d_p d_x < 0$: bracketed; the cubic step
+       if it is farther from $s_p$ than the secant step, else the secant step.
+    3. $f_p \le f_x$, same signs, $|d_p| < |d_x|$: the cubic step
        (if the cubic tends to infinity in the step's direction) or the secant
-       step, safeguarded towards :math:`s_y` (bracketed) or into
-       ``[stpmin, stpmax]`` (not).
-    4. otherwise: the cubic through :math:`s_p, s_y` if bracketed, else
-       ``stpmax`` or ``stpmin``.
+       step, safeguarded towards $s_y$ (bracketed) or into
+       `[stpmin, stpmax]` (not).
+    4. otherwise: the cubic through $s_p, s_y$ if bracketed, else
+       `stpmax` or `stpmin`.
 
     Args:
-        stx, fx, dx: the best step so far, its value and derivative.
-        sty, fy, dy: the interval's other end, its value and derivative.
-        stp, fp, dp: the step just evaluated, its value and derivative.
+        stx: the best step so far.
+        fx: its value.
+        dx: its derivative.
+        sty: the interval's other end.
+        fy: its value.
+        dy: its derivative.
+        stp: the step just evaluated.
+        fp: its value.
+        dp: its derivative.
         brackt: whether a minimizer is bracketed.
-        stpmin, stpmax: bounds for a step that extrapolates.
+        stpmin: the lower bound for a step that extrapolates.
+        stpmax: the upper bound for a step that extrapolates.
 
-    Returns ``(stx, fx, dx, sty, fy, dy, stp, brackt, moved)`` with ``stp`` the
-    new trial step and ``moved`` whether ``stx`` became the evaluated ``stp``.
+    Returns:
+        `(stx, fx, dx, sty, fy, dy, stp, brackt, moved)` with `stp` the new trial step and `moved`
+        whether `stx` became the evaluated `stp`.
     """
     sgnd = jnp.sign(dp) * jnp.sign(dx)
     gap = stp - stx
@@ -205,51 +213,50 @@ def more_thuente(
 ) -> GradientTransformation:
     r"""Moré-Thuente line search (MINPACK-2 DCSRCH): strong Wolfe in few evaluations.
 
-    Finds :math:`\alpha` with
+    Finds $\alpha$ with
 
-    .. math::
-        \phi(\alpha) \le \phi(0) + c_1 \alpha \phi'(0), \qquad |\phi'(\alpha)| \le c_2 |\phi'(0)|,
+    $$\phi(\alpha) \le \phi(0) + c_1 \alpha \phi'(0), \qquad |\phi'(\alpha)| \le c_2 |\phi'(0)|,$$
 
-    :math:`\phi(\alpha) = f(x + \alpha d)`. Each trial evaluates :math:`f` and
-    :math:`\nabla f` once. While no trial has met the first condition with
-    :math:`\phi' \ge 0`, the steps are chosen on the auxiliary function
-    :math:`\psi(\alpha) = \phi(\alpha) - \phi(0) - c_1 \alpha \phi'(0)`, then on
-    :math:`\phi`; each next trial comes from :func:`dcstep` (safeguarded
+    $\phi(\alpha) = f(x + \alpha d)$. Each trial evaluates $f$ and
+    $\nabla f$ once. While no trial has met the first condition with
+    $\phi' \ge 0$, the steps are chosen on the auxiliary function
+    $\psi(\alpha) = \phi(\alpha) - \phi(0) - c_1 \alpha \phi'(0)$, then on
+    $\phi$; each next trial comes from [`dcstep`][gradxform.linesearch.dcstep] (safeguarded
     cubic, quadratic and secant steps), extrapolating by 1.1-4 times the last
     step until a minimizer is bracketed and bisecting when the interval does not
     shrink by a third. The search stops with a warning when the interval is
-    narrower than ``xtol`` (relative) or rounding prevents progress; it then
+    narrower than `xtol` (relative) or rounding prevents progress; it then
     takes the best point found, stored, not evaluated again. At most
-    ``max_steps`` evaluations. scipy's settings: BFGS and CG
-    ``c1=1e-4, c2=0.9`` (CG: 0.4), ``xtol=1e-14``; L-BFGS-B
-    ``c1=1e-3, c2=0.9, xtol=0.1``.
+    `max_steps` evaluations. scipy's settings: BFGS and CG
+    `c1=1e-4, c2=0.9` (CG: 0.4), `xtol=1e-14`; L-BFGS-B
+    `c1=1e-3, c2=0.9, xtol=0.1`.
 
     Rounding: near a minimum the decrease the first condition asks for falls
-    below the rounding error of :math:`f`, and a search can fail on noise
+    below the rounding error of $f$, and a search can fail on noise
     alone (scipy's then falls back to another search). Here the stopping test
-    forgives :math:`f` an excess of ``rounding_ulps`` units in the last place
-    of :math:`f(x)`: :math:`\phi(\alpha) \le \phi(0) + c_1\alpha\phi'(0) +
-    \text{rounding\_ulps}\cdot\epsilon_{\text{mach}}|\phi(0)|`. The choice of
-    trial steps is DCSRCH's unchanged; with ``rounding_ulps=0`` so is the test.
+    forgives $f$ an excess of `rounding_ulps` units in the last place
+    of $f(x)$: $\phi(\alpha) \le \phi(0) + c_1\alpha\phi'(0) +
+    \text{rounding_ulps}\cdot\epsilon_{\text{mach}}|\phi(0)|$. The choice of
+    trial steps is DCSRCH's unchanged; with `rounding_ulps=0` so is the test.
 
     If the search stops without meeting both conditions, the best point found
-    (the lowest of :math:`\psi`, then of :math:`\phi`) is taken if it lowers
-    :math:`f`, else no step; ``state.failed`` is set either way.
+    (the lowest of $\psi$, then of $\phi$) is taken if it lowers
+    $f$, else no step; `state.failed` is set either way.
 
     Args:
-        c1: the sufficient-decrease constant (MINPACK's ``ftol``), in (0, 1).
-        c2: the curvature constant (``gtol``), in (c1, 1).
+        c1: the sufficient-decrease constant (MINPACK's `ftol`), in (0, 1).
+        c2: the curvature constant (`gtol`), in (c1, 1).
         xtol: relative width of the interval of uncertainty at which the search
             stops, in [0, 1).
-        max_steps: the most evaluations of :math:`f` and :math:`\nabla f` in one search.
+        max_steps: the most evaluations of $f$ and $\nabla f$ in one search.
         initial_step: the first trial step: a positive number or a rule,
-            ``'one'``, ``'quadratic'``, ``'quasi_newton'`` or ``'hager_zhang'``
-            (see :func:`gradxform.linesearch.first_step`); clipped into
-            ``[min_step_size, max_step_size]``.
-        min_step_size: the smallest step (``stpmin``), >= 0.
-        max_step_size: the largest step (``stpmax``), > ``min_step_size``.
-        rounding_ulps: the rounding error of :math:`f` the stopping test
-            forgives, in units in the last place of :math:`f(x)`, >= 0.
+            `'one'`, `'quadratic'`, `'quasi_newton'` or `'hager_zhang'`
+            (see [`gradxform.linesearch.first_step`][gradxform.linesearch.first_step]); clipped into
+            `[min_step_size, max_step_size]`.
+        min_step_size: the smallest step (`stpmin`), >= 0.
+        max_step_size: the largest step (`stpmax`), > `min_step_size`.
+        rounding_ulps: the rounding error of $f$ the stopping test
+            forgives, in units in the last place of $f(x)$, >= 0.
     """
     who = "linesearch.more_thuente"
     validate(who, "c1", c1, 0.0, 1.0, low_open=True, high_open=True)

@@ -24,16 +24,16 @@ from gradxform.numerics import PyTree, safe_increment
 
 @per_param("grad")
 class ZoomState(NamedTuple):
-    """State of :func:`zoom`.
+    """State of [`zoom`][gradxform.linesearch.zoom].
 
-    ``step_size``: the accepted :math:`\\alpha`; ``value`` and ``grad``:
-    :math:`f` and :math:`\\nabla f` at :math:`x + \\alpha d` (reuse them for the
-    next step instead of re-evaluating); ``prev_value``: :math:`f(x)`, for
-    ``initial_step='quadratic'``; ``failed``: no step met the strong Wolfe
-    conditions; ``num_evals``: objective-and-gradient evaluations so far.
+    `step_size`: the accepted $\\alpha$; `value` and `grad`:
+    $f$ and $\\nabla f$ at $x + \\alpha d$ (reuse them for the
+    next step instead of re-evaluating); `prev_value`: $f(x)$, for
+    `initial_step='quadratic'`; `failed`: no step met the strong Wolfe
+    conditions; `num_evals`: objective-and-gradient evaluations so far.
 
-    ``HANDS_OFF``: the value and gradient at the accepted point are in the
-    state, so :func:`gradxform.minimize` takes them instead of evaluating again.
+    `HANDS_OFF`: the value and gradient at the accepted point are in the
+    state, so [`gradxform.minimize`][gradxform.minimize] takes them instead of evaluating again.
     """
 
     HANDS_OFF = True
@@ -73,31 +73,33 @@ def zoom(
 ) -> GradientTransformation:
     r"""Strong-Wolfe line search by bracketing and zooming, N&W algorithms 3.5 and 3.6.
 
-    Finds :math:`\alpha` with
+    Finds $\alpha$ with
 
-    .. math::
-        f(x + \alpha d) \le f(x) + c_1 \alpha \nabla f(x)^\top d, \qquad
-        |\nabla f(x + \alpha d)^\top d| \le c_2 |\nabla f(x)^\top d|,
+    $$
+    f(x + \alpha d) \le f(x) + c_1 \alpha \nabla f(x)^\top d, \qquad
+    |\nabla f(x + \alpha d)^\top d| \le c_2 |\nabla f(x)^\top d|,
+    $$
 
     Bracketing grows the trial step by
-    ``increase_factor`` (up to ``max_step_size``) until an interval holding
+    `increase_factor` (up to `max_step_size`) until an interval holding
     such a step is found; zooming shrinks it with safeguarded cubic
-    interpolation. At most ``max_steps`` evaluations of :math:`f` and
-    :math:`\nabla f` in all. :func:`more_thuente` and :func:`hager_zhang` find
-    such steps in fewer evaluations; this search is kept for comparison.
+    interpolation. At most `max_steps` evaluations of $f$ and
+    $\nabla f$ in all. [`more_thuente`][gradxform.linesearch.more_thuente] and
+    [`hager_zhang`][gradxform.linesearch.hager_zhang] find such steps in fewer evaluations; this search is kept
+    for comparison.
 
     If the budget runs out, the point with the lowest value among those that
-    satisfied the Armijo condition is taken (it may be :math:`\alpha = 0`) and
-    ``state.failed`` is set.
+    satisfied the Armijo condition is taken (it may be $\alpha = 0$) and
+    `state.failed` is set.
 
     Args:
         c1: the sufficient-decrease constant, in (0, 1).
         c2: the curvature constant, in (c1, 1): 0.9 for Newton and quasi-Newton
             directions, 0.1-0.4 for nonlinear CG.
-        max_steps: the most evaluations of :math:`f` and :math:`\nabla f` in one search.
+        max_steps: the most evaluations of $f$ and $\nabla f$ in one search.
         initial_step: the first trial step: a positive number or a rule,
-            ``'one'``, ``'quadratic'``, ``'quasi_newton'`` or ``'hager_zhang'``
-            (see :func:`gradxform.linesearch.first_step`).
+            `'one'`, `'quadratic'`, `'quasi_newton'` or `'hager_zhang'`
+            (see [`gradxform.linesearch.first_step`][gradxform.linesearch.first_step]).
         max_step_size: the largest step tried.
         increase_factor: how much bracketing grows the trial step, > 1.
     """

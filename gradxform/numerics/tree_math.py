@@ -45,6 +45,12 @@ def global_norm(tree: PyTree) -> jax.Array:
     normal finite number (gradients of 1e20 square to inf in float32), the norm is
     recomputed as $m \\sqrt{\\sum |u/m|^2}$ with $m = \\max |u|$, under `lax.cond`, so
     the common case costs one pass. An infinite or NaN element still gives inf or NaN.
+
+    Args:
+      tree: a pytree of arrays (real or complex).
+
+    Returns:
+      A scalar array, the norm.
     """
     leaves = jax.tree.leaves(tree)
     if not leaves:

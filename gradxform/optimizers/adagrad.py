@@ -18,10 +18,10 @@ def adagrad(
 ) -> GradientTransformation:
     r"""Adagrad (Duchi et al. 2011).
 
-    $$s_t = s_{t-1} + g_t^2, \quad s_0 = \text{initial\_accumulator\_value}, \qquad
+    $$s_t = s_{t-1} + g_t^2, \quad s_0 = \text{initial_accumulator_value}, \qquad
     \Delta\theta_t = -\eta\,\frac{g_t}{\sqrt{s_t + \epsilon}}$$
 
-    eps inside the root, as in the notes this library started from, optax and Keras.
+    eps inside the root, as in optax and Keras.
 
     Chain: `ratio(None, chain(sum_sq(initial_accumulator_value), add_eps(eps), sqrt()))`,
     `scale_by_learning_rate`.

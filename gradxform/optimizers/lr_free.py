@@ -126,11 +126,11 @@ def prodigy(
 
     $$\begin{aligned}
     \hat\eta_t &= d_t\,\eta_t\,\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}, &
+    d_{t+1} &= \max\Big(d_t, \frac{c\,r_t}{\|s_t\|_1}\Big),\\
     m_t &= \beta_1 m_{t-1} + (1-\beta_1)\,d_t g_t, &
     v_t &= \beta_2 v_{t-1} + (1-\beta_2)\,d_t^2 g_t^2,\\
     s_t &= \beta_3 s_{t-1} + \frac{d_t\hat\eta_t}{d_0}\,g_t, &
-    r_t &= \beta_3 r_{t-1} + \frac{d_t\hat\eta_t}{d_0}\,\langle g_t, x_0 - x_t\rangle, &
-    d_{t+1} &= \max\Big(d_t, \frac{c\,r_t}{\|s_t\|_1}\Big),\\
+    r_t &= \beta_3 r_{t-1} + \frac{d_t\hat\eta_t}{d_0}\,\langle g_t, x_0 - x_t\rangle,\\
     \Delta x_t &= -\hat\eta_t\Big(\frac{m_t}{\sqrt{v_t} + d_{t+1}\epsilon} + \lambda x_t\Big)
     \end{aligned}$$
 
@@ -168,14 +168,14 @@ def dadapt_adamw(
     the distance to a solution.
 
     $$\begin{aligned}
-    \hat\eta_t &= d_t\,\eta_t\,\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t}, &
+    \hat\eta_t &= d_t\,\eta_t\,\frac{\sqrt{1-\beta_2^t}}{1-\beta_1^t},\\
+    d_{t+1} &= \max\Big(d_t, \frac{r_t}{(1-\sqrt{\beta_2})\|s_t\|_1}\Big),\\
+    m_t &= \beta_1 m_{t-1} + (1-\beta_1)\,\hat\eta_t g_t,\\
+    v_t &= \beta_2 v_{t-1} + (1-\beta_2)\,g_t^2,\\
+    s_t &= \sqrt{\beta_2}\,s_{t-1} + (1-\sqrt{\beta_2})\,\hat\eta_t g_t,\\
+    \Delta x_t &= -\frac{m_t}{\sqrt{v_t}+\epsilon} - \lambda\,\hat\eta_t\,x_t,\\
     r_t &= \sqrt{\beta_2}\,r_{t-1} + (1-\sqrt{\beta_2})\,\hat\eta_t
-      \Big\langle g_t, \frac{s_{t-1}}{\sqrt{v_{t-1}}+\epsilon}\Big\rangle,\\
-    m_t &= \beta_1 m_{t-1} + (1-\beta_1)\,\hat\eta_t g_t, &
-    v_t &= \beta_2 v_{t-1} + (1-\beta_2)\,g_t^2, \qquad
-    s_t = \sqrt{\beta_2}\,s_{t-1} + (1-\sqrt{\beta_2})\,\hat\eta_t g_t,\\
-    d_{t+1} &= \max\Big(d_t, \frac{r_t}{(1-\sqrt{\beta_2})\|s_t\|_1}\Big), &
-    \Delta x_t &= -\frac{m_t}{\sqrt{v_t}+\epsilon} - \lambda\hat\eta_t x_t
+      \Big\langle g_t, \frac{s_{t-1}}{\sqrt{v_{t-1}}+\epsilon}\Big\rangle
     \end{aligned}$$
 
     Inner products and $\|s_t\|_1$ are over the whole tree; optax.contrib's form.

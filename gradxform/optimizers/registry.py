@@ -1278,12 +1278,26 @@ def table() -> dict[str, Entry]:
 
 
 def entry(name: str) -> Entry:
-    """The entry called `name`; `KeyError` listing the names if there is none."""
+    """The entry called `name`; `KeyError` listing the names if there is none.
+
+    Args:
+      name: the optimizer's or wrapper's name, e.g. `"adam"`.
+
+    Returns:
+      Its `Entry`.
+    """
     if name not in table():
         raise KeyError(f"no optimizer {name!r} in the registry; it has {', '.join(table())}.")
     return table()[name]
 
 
 def entries(kind: str | None = None) -> list[Entry]:
-    """The entries, all of them or those of one `kind`."""
+    """The entries, all of them or those of one `kind`.
+
+    Args:
+      kind: `"optimizer"` or `"wrapper"`; `None` for all.
+
+    Returns:
+      A list of `Entry`, in the registry's order.
+    """
     return [e for e in table().values() if kind is None or e.kind == kind]

@@ -57,7 +57,7 @@ def momentum(
 
     $$v_t = \beta v_{t-1} + g_t, \qquad \Delta\theta_t = -\eta\,v_t$$
 
-    The notes this library started from write momentum as a moving average,
+    Many courses (Andrew Ng's deep-learning course among them) write momentum as a moving average,
     $v_t = \beta v_{t-1} + (1-\beta) g_t$: that is
     `chain(ema(beta), scale_by_learning_rate(lr))`, the same trajectory as this one
     with learning rate $(1-\beta)\eta$ (for constant $\beta$).

@@ -4,18 +4,20 @@ On CPU, XLA runs at least one kernel per leaf for every array an optimizer
 step writes, so a tree of many small leaves costs microseconds of launch
 overhead per leaf and per output, and compile time grows with the number of
 leaves. Holding the parameters as `FlatParams` (one 1-D buffer per
-dtype) makes the optimizer see one leaf per dtype, whatever the model::
+dtype) makes the optimizer see one leaf per dtype, whatever the model:
 
-    flat = gradxform.flatten_params(params)        # once, outside jit
-    state = tx.init(flat)                          # moments are flat too
+```python
+flat = gradxform.flatten_params(params)        # once, outside jit
+state = tx.init(flat)                          # moments are flat too
 
-    def loss(flat, batch):
-        params = flat.unravel()                    # cheap views of the buffers
-        ...
+def loss(flat, batch):
+    params = flat.unravel()                    # cheap views of the buffers
+    ...
 
-    grads = jax.grad(loss)(flat, batch)            # a FlatParams: gradients arrive flat
-    updates, state = tx.update(grads, state, flat) # one elementwise kernel per dtype
-    flat = gradxform.apply_updates(flat, updates)
+grads = jax.grad(loss)(flat, batch)            # a FlatParams: gradients arrive flat
+updates, state = tx.update(grads, state, flat) # one elementwise kernel per dtype
+flat = gradxform.apply_updates(flat, updates)
+```
 
 `unravel` splits each buffer with `jnp.split` and reshapes the pieces;
 the gradient of a split is one concatenation, so the backward pass writes the
@@ -111,6 +113,12 @@ def flatten_params(params: PyTree) -> FlatParams:
     Leaves may have any dtype (a buffer is made for each); `None` leaves
     are not allowed (they would have no place in a buffer). Call it once,
     outside the training step, and keep the result as your parameters.
+
+    Args:
+      params: a pytree of arrays.
+
+    Returns:
+      The `FlatParams`.
     """
     leaves_with_path, treedef = jax.tree_util.tree_flatten_with_path(params)
     if not leaves_with_path:
@@ -136,7 +144,14 @@ def flatten_params(params: PyTree) -> FlatParams:
 
 
 def flat_offsets(flat: FlatParams) -> tuple:
-    """Each leaf's offset in its buffer as an int32 scalar array, for `FlatParams.with_offsets`."""
+    """Each leaf's offset in its buffer as an int32 scalar array, for `FlatParams.with_offsets`.
+
+    Args:
+      flat: the packed parameters.
+
+    Returns:
+      A tuple of int32 scalar arrays, one per leaf.
+    """
     return tuple(jnp.asarray(off, jnp.int32) for _, _, off in flat.layout.leaves)
 
 
@@ -171,6 +186,12 @@ def unflatten_params(flat: FlatParams) -> PyTree:
     Inside `jit` the pieces are slices that XLA fuses into their users; under
     `grad` the cotangents of the pieces are concatenated back into one flat
     gradient buffer per dtype.
+
+    Args:
+      flat: the packed parameters.
+
+    Returns:
+      The parameters as a pytree.
     """
     if not isinstance(flat, FlatParams):
         raise TypeError(

@@ -4,8 +4,11 @@ Donation lets XLA write the new parameters and moments into the memory of the
 old ones: no allocation per step and, on CPU, about half the memory traffic
 of copying into fresh buffers. The step it builds is
 
-.. math:: (\\ell, g) = (L(\\theta, b), \\nabla_\\theta L(\\theta, b)),\\quad
-          (u, s) = \\mathrm{tx.update}(g, s, \\theta),\\quad \\theta \\leftarrow \\theta + u
+$$
+(\\ell, g) = (L(\\theta, b), \\nabla_\\theta L(\\theta, b)),\\quad
+(u, s) = \\mathrm{tx.update}(g, s, \\theta),\\quad \\theta \\leftarrow \\theta + u
+$$
+
 """
 
 from __future__ import annotations
@@ -37,6 +40,14 @@ def jit_step(
     For hand-written steps `step(params, state, ...)`: the arrays passed at
     `donate_argnums` are donated (do not reuse them). `compiler_options`
     replaces the defaults (pass `{}` for none).
+
+    Args:
+      fn: the step, `fn(params, state, ...)`.
+      donate_argnums: the positions of the arguments to donate.
+      compiler_options: XLA options; `None` means `CPU_COMPILER_OPTIONS` on CPU.
+
+    Returns:
+      The jitted `fn`.
     """
     if compiler_options is None:
         compiler_options = dict(CPU_COMPILER_OPTIONS) if jax.default_backend() == "cpu" else {}
@@ -62,6 +73,16 @@ def make_train_step(
     arrays passed as `params` and `state` are donated: do not use them
     after the call, use the returned ones. It is jitted by `jit_step`
     (`compiler_options` as there).
+
+    Args:
+      loss_fn: `loss_fn(params, *batch)`.
+      tx: the optimizer.
+      has_aux: `loss_fn` returns `(loss, aux)`.
+      donate: donate `params` and `state`.
+      compiler_options: as in `jit_step`.
+
+    Returns:
+      The jitted step.
     """
     if not callable(loss_fn):
         raise TypeError(f"make_train_step: loss_fn must be a function (params, *batch) -> loss, got {loss_fn!r}.")
@@ -84,12 +105,27 @@ def make_train_step(
 
 
 def state_nbytes(tree: PyTree) -> int:
-    """Bytes held by the arrays of a tree (e.g. an optimizer state); scalars count too."""
+    """Bytes held by the arrays of a tree (e.g. an optimizer state); scalars count too.
+
+    Args:
+      tree: any pytree (arrays, numbers, `ShapeDtypeStruct`s).
+
+    Returns:
+      The number of bytes.
+    """
     return int(sum(np.dtype(x.dtype).itemsize * int(np.prod(x.shape)) for x in jax.tree.leaves(tree)))
 
 
 def state_bytes_per_param(state: PyTree, params: PyTree) -> float:
-    """`state_nbytes(state)` divided by the number of parameters (Adam in float32: 8.0)."""
+    """`state_nbytes(state)` divided by the number of parameters (Adam in float32: 8.0).
+
+    Args:
+      state: an optimizer state.
+      params: the parameters it was built for.
+
+    Returns:
+      Bytes of state per parameter, a float.
+    """
     n = sum(int(np.prod(x.shape)) for x in jax.tree.leaves(params))
     if n == 0:
         raise ValueError("state_bytes_per_param: params has no elements.")

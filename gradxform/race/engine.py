@@ -1,6 +1,6 @@
-"""Trains one optimizer on one problem as a single compiled ``lax.scan``.
+"""Trains one optimizer on one problem as a single compiled `lax.scan`.
 
-The whole run (``steps`` updates, the loss before each one and after the
+The whole run (`steps` updates, the loss before each one and after the
 last, the held-out accuracy, the 2-D trajectory) is one jitted function,
 compiled once per optimizer and problem ahead of time so that compile time and
 run time are measured apart.
@@ -24,7 +24,7 @@ from gradxform.race.problems import learning_rate as learning_rate_of
 
 @dataclass
 class Result:
-    """One runner's race: curves of length ``steps + 1`` (index ``t`` is after ``t`` updates)."""
+    """One runner's race: curves of length `steps + 1` (index `t` is after `t` updates)."""
 
     problem: str
     optimizer: str
@@ -89,7 +89,7 @@ def compile_run(problem: Problem, optimizer: str, learning_rate: float, steps: i
 
 
 def train(problem: Problem, optimizer: str, learning_rate: float, steps: int, seed: int) -> Result:
-    """Runs ``steps`` updates of ``optimizer`` on ``problem`` and records the curves."""
+    """Runs `steps` updates of `optimizer` on `problem` and records the curves."""
     return compile_run(problem, optimizer, learning_rate, steps, seed)[0]()
 
 
@@ -102,12 +102,12 @@ def race(
     on_done: Callable[[Result], None] | None = None,
     compile_threads: int = 2,
 ) -> list[Result]:
-    """Trains every optimizer on every problem; ``learning_rate`` overrides the per-problem table.
+    """Trains every optimizer on every problem; `learning_rate` overrides the per-problem table.
 
-    Each run is compiled once; ``compile_threads`` compilations overlap (XLA
+    Each run is compiled once; `compile_threads` compilations overlap (XLA
     compiles without holding the GIL), the runs themselves execute one at a
-    time, in order, so their ``run_s`` are not disturbed by each other.
-    ``on_done`` is called after each run (the CLI's progress bar).
+    time, in order, so their `run_s` are not disturbed by each other.
+    `on_done` is called after each run (the CLI's progress bar).
     """
     jobs = [
         (prob, name, learning_rate_of(prob.name, name) if learning_rate is None else learning_rate)

@@ -1,18 +1,18 @@
-"""The race's problems: three 2-D surfaces from the seeds and an MLP on scikit-learn's digits.
+"""The race's problems: three classic 2-D surfaces and an MLP on scikit-learn's digits.
 
-Each problem is a :class:`Problem`: a loss over a parameter pytree, a starting
+Each problem is a `Problem`: a loss over a parameter pytree, a starting
 point, the loss to reach ("steps to target"), the loss's floor (for log-scale
-plots of ``loss - floor``) and the learning rate each optimizer races with.
+plots of `loss - floor`) and the learning rate each optimizer races with.
 
-* ``ravine``: :math:`f(x, y) = \\tfrac12(0.1\\,x^2 + 10\\,y^2)`, condition
-  number 100 (seed 000's pathological curvature), from :math:`(-9, 1)`.
-* ``rosenbrock``: :math:`f(x, y) = (1-x)^2 + 100\\,(y-x^2)^2`, from
-  :math:`(-1.2, 1)`, minimum :math:`f(1, 1) = 0`.
-* ``saddle``: :math:`f(x, y) = x^2 - y^2 + y^4/4`, which is :math:`x^2 - y^2`
-  near its saddle at the origin (seed 001's "local optima"); the quartic wall
-  gives the race a finish line at :math:`f(0, \\pm\\sqrt2) = -1`. It starts at
-  :math:`(1, 10^{-3})`, just off the ridge :math:`y = 0`.
-* ``digits``: a 64-32-10 tanh MLP with softmax cross-entropy on the 1,797
+* `ravine`: $f(x, y) = \\tfrac12(0.1\\,x^2 + 10\\,y^2)$, condition
+  number 100 (pathological curvature: a ravine), from $(-9, 1)$.
+* `rosenbrock`: $f(x, y) = (1-x)^2 + 100\\,(y-x^2)^2$, from
+  $(-1.2, 1)$, minimum $f(1, 1) = 0$.
+* `saddle`: $f(x, y) = x^2 - y^2 + y^4/4$, which is $x^2 - y^2$
+  near its saddle at the origin (a saddle point, where plain gradient descent slows down); the quartic wall
+  gives the race a finish line at $f(0, \\pm\\sqrt2) = -1$. It starts at
+  $(1, 10^{-3})$, just off the ridge $y = 0$.
+* `digits`: a 64-32-10 tanh MLP with softmax cross-entropy on the 1,797
   8x8 handwritten digits that ship inside scikit-learn (no download), trained
   full-batch on 80 % of them; accuracy is measured on the held-out 20 %.
 
@@ -33,7 +33,7 @@ import numpy as np
 
 import gradxform as gx
 
-# The race's default field: the optimizers of the notes this library started from, plus AdamW, NAdam and
+# The race's default field: the classic first-order optimizers, plus AdamW, NAdam and
 # AMSGrad. Every optimizer of the registry with learning rates for the race can be raced by name.
 DEFAULT_FIELD = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "nadam", "amsgrad", "adagrad", "adadelta")
 
@@ -69,17 +69,17 @@ class Problem:
 
 
 def ravine_loss(p: jax.Array) -> jax.Array:
-    """:math:`\\tfrac12(0.1\\,x^2 + 10\\,y^2)`: condition number 100."""
+    """$\\tfrac12(0.1\\,x^2 + 10\\,y^2)$: condition number 100."""
     return 0.5 * (0.1 * p[0] ** 2 + 10.0 * p[1] ** 2)
 
 
 def rosenbrock_loss(p: jax.Array) -> jax.Array:
-    """:math:`(1-x)^2 + 100\\,(y-x^2)^2`."""
+    """$(1-x)^2 + 100\\,(y-x^2)^2$."""
     return (1.0 - p[0]) ** 2 + 100.0 * (p[1] - p[0] ** 2) ** 2
 
 
 def saddle_loss(p: jax.Array) -> jax.Array:
-    """:math:`x^2 - y^2 + y^4/4`: a saddle at the origin, minima :math:`f(0, \\pm\\sqrt2) = -1`."""
+    """$x^2 - y^2 + y^4/4$: a saddle at the origin, minima $f(0, \\pm\\sqrt2) = -1$."""
     return p[0] ** 2 - p[1] ** 2 + 0.25 * p[1] ** 4
 
 
@@ -96,7 +96,7 @@ def _surface(name: str, loss, start, target, floor, window) -> Problem:
 
 
 def load_digits_split(seed: int, test_fraction: float = 0.2) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """scikit-learn's digits scaled to [0, 1], split into train and held-out parts (stratified, by ``seed``)."""
+    """scikit-learn's digits scaled to [0, 1], split into train and held-out parts (stratified, by `seed`)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
@@ -131,7 +131,7 @@ def accuracy(params, x: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def digits(seed: int) -> Problem:
-    """The digits MLP for one split (the split and the initial weights both follow ``seed``)."""
+    """The digits MLP for one split (the split and the initial weights both follow `seed`)."""
     x_tr, x_te, y_tr, y_te = (jnp.asarray(a) for a in load_digits_split(seed))
     return Problem(
         name="digits",
@@ -148,7 +148,7 @@ PROBLEM_NAMES = ("ravine", "rosenbrock", "saddle", "digits")
 
 
 def make_problem(name: str, seed: int) -> Problem:
-    """The problem called ``name`` (one of :data:`PROBLEM_NAMES`)."""
+    """The problem called `name` (one of `PROBLEM_NAMES`)."""
     if name == "ravine":
         return _surface("ravine", ravine_loss, (-9.0, 1.0), 1e-3, 0.0, (-10.0, 2.0, -1.5, 1.5))
     if name == "rosenbrock":

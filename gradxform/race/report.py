@@ -18,7 +18,7 @@ def _fmt_loss(x: float) -> str:
 
 
 def rows(results: Sequence[Result]) -> list[tuple[str, ...]]:
-    """One row of strings per result, in :data:`COLUMNS` order."""
+    """One row of strings per result, in `COLUMNS` order."""
     out = []
     for r in results:
         acc = r.final_accuracy
@@ -57,7 +57,7 @@ def table(results: Sequence[Result]) -> str:
 
 
 def figure(problems: Sequence[Problem], results: Sequence[Result], path: str, title: str = "") -> None:
-    """Writes a PNG: per problem, ``loss - floor`` against steps (log scale) and, for 2-D surfaces,
+    """Writes a PNG: per problem, `loss - floor` against steps (log scale) and, for 2-D surfaces,
     the trajectories over the contour plot."""
     import matplotlib
 

@@ -27,8 +27,8 @@ concrete.
 
 Names and arguments are optax's where optax has the same schedule, so
 `optax.<name>(...)` ports by changing the module. `inverse_time_decay`
-(seed 001's "learning rate decay" and its staircase "scheduled learning rate
-decay", Keras' `InverseTimeDecay`) has no optax counterpart.
+(the learning-rate decay $\alpha_0/(1 + r\,\text{epoch})$ of Andrew Ng's deep-learning course
+and its staircase form, Keras' `InverseTimeDecay`) has no optax counterpart.
 """
 
 from gradxform.schedules.cyclic import (

@@ -35,6 +35,17 @@ def exponential_decay(
     $r > 1$). `decay_rate` $r > 0$; `transition_steps`
     $T = 0$ holds $I$ forever (as optax). Keras'
     `ExponentialDecay(I, T, r, staircase)` is this with $B = 0$.
+
+    Args:
+      init_value: $I$.
+      transition_steps: $T \ge 0$.
+      decay_rate: $r > 0$.
+      transition_begin: $B \ge 0$, steps before the decay starts.
+      staircase: decay in whole steps of $T$.
+      end_value: a bound on the decay, or `None`.
+
+    Returns:
+      A `Schedule`.
     """
     who = "exponential_decay"
     check_number(who, "init_value", init_value)
@@ -62,21 +73,31 @@ def exponential_decay(
 
 
 def inverse_time_decay(init_value: Any, decay_rate: Any, decay_steps: int, staircase: bool = False) -> Schedule:
-    r"""Inverse-time decay (seed 001's "learning rate decay"; Keras' `InverseTimeDecay`).
+    r"""Inverse-time decay (the "learning rate decay" of Andrew Ng's deep-learning course; Keras' `InverseTimeDecay`).
 
-    .. math::
-        v(t) = \frac{v_0}{1 + r\,t / T}
-        \qquad\text{or, with staircase,}\qquad
-        v(t) = \frac{v_0}{1 + r\,\lfloor t / T \rfloor}
+    $$
+    v(t) = \frac{v_0}{1 + r\,t / T}
+    \qquad\text{or, with staircase,}\qquad
+    v(t) = \frac{v_0}{1 + r\,\lfloor t / T \rfloor}
+    $$
 
     with $v_0$ = `init_value`, $r$ = `decay_rate`
-    $\ge 0$ and $T$ = `decay_steps` $> 0$. Seed 001 counts
-    epochs: $\alpha = \alpha_0 / (1 + \text{decay\_rate}\cdot\text{epoch\_num})$
+    $\ge 0$ and $T$ = `decay_steps` $> 0$. The course counts
+    epochs: $\alpha = \alpha_0 / (1 + \text{decay_rate}\cdot\text{epoch_num})$
     is `decay_steps=steps_per_epoch` with `staircase=True`, and its
-    "scheduled learning rate decay" $\alpha_0 / (1 + \text{decay\_rate}
-    \cdot \lfloor \text{epoch\_num}/\text{time\_interval} \rfloor)$ is
+    "scheduled learning rate decay" $\alpha_0 / (1 + \text{decay_rate}
+    \cdot \lfloor \text{epoch_num}/\text{time_interval} \rfloor)$ is
     `decay_steps=steps_per_epoch * time_interval` with `staircase=True`.
     The first update (step 0) gets $v_0$.
+
+    Args:
+      init_value: $v_0$.
+      decay_rate: $r \ge 0$.
+      decay_steps: $T > 0$.
+      staircase: decay in whole steps of $T$.
+
+    Returns:
+      A `Schedule`.
     """
     who = "inverse_time_decay"
     check_number(who, "init_value", init_value)
@@ -97,13 +118,23 @@ def inverse_time_decay(init_value: Any, decay_rate: Any, decay_steps: int, stair
 def cosine_decay_schedule(init_value: Any, decay_steps: int, alpha: Any = 0.0, exponent: Any = 1.0) -> Schedule:
     r"""Cosine decay (Loshchilov & Hutter's SGDR without restarts).
 
-    .. math::
-        v(t) = I\left[(1-\alpha)\left(\tfrac12\left(1 + \cos\frac{\pi \min(t, T)}{T}\right)\right)^{p}
-        + \alpha\right]
+    $$
+    v(t) = I\left[(1-\alpha)\left(\tfrac12\left(1 + \cos\frac{\pi \min(t, T)}{T}\right)\right)^{p}
+    + \alpha\right]
+    $$
 
     `init_value` $I$, `decay_steps` $T > 0$, `alpha` the
     final fraction of $I$, `exponent` $p$. Held at
     $\alpha I$ after step $T$.
+
+    Args:
+      init_value: $I$.
+      decay_steps: $T > 0$.
+      alpha: the final value as a fraction of $I$.
+      exponent: $p$.
+
+    Returns:
+      A `Schedule`.
     """
     who = "cosine_decay_schedule"
     check_number(who, "init_value", init_value)

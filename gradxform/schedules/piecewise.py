@@ -14,10 +14,17 @@ from gradxform.schedules.base import Schedule, as_hyper, check_number, check_ste
 def piecewise_constant_schedule(init_value: Any, boundaries_and_scales: Mapping[int, Any] | None = None) -> Schedule:
     r"""`init_value` multiplied by every scale whose boundary has been reached.
 
-    .. math:: v(t) = I \prod_{i:\, t \ge b_i} s_i
+    $$v(t) = I \prod_{i:\, t \ge b_i} s_i$$
 
     `boundaries_and_scales` is `{b_i: s_i}`; boundaries are concrete
     non-negative integers, scales non-negative numbers (they may be traced).
+
+    Args:
+      init_value: $I$.
+      boundaries_and_scales: `{b_i: s_i}`, or `None` for a constant.
+
+    Returns:
+      A `Schedule`.
     """
     who = "piecewise_constant_schedule"
     check_number(who, "init_value", init_value)
@@ -44,6 +51,13 @@ def join_schedules(schedules: Sequence[Schedule], boundaries: Sequence[int]) -> 
     $b_i$ on the value is `schedules[i+1](t - b_i)`. Boundaries are
     concrete, non-negative and non-decreasing; there is one fewer boundary
     than schedules.
+
+    Args:
+      schedules: the schedules, in order.
+      boundaries: the steps $b_i$ where each next schedule takes over.
+
+    Returns:
+      A `Schedule`.
     """
     who = "join_schedules"
     schedules = list(schedules)

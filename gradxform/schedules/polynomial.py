@@ -20,7 +20,14 @@ from gradxform.schedules.base import (
 
 
 def constant_schedule(value: Any) -> Schedule:
-    r"""The same value at every step: $v(t) = v$."""
+    r"""The same value at every step: $v(t) = v$.
+
+    Args:
+      value: $v$, a number or a traced scalar.
+
+    Returns:
+      A `Schedule`, `count -> value`.
+    """
     check_number("constant_schedule", "value", value)
 
     def schedule(step):
@@ -34,12 +41,21 @@ def polynomial_schedule(
 ) -> Schedule:
     r"""Polynomial transition from `init_value` $I$ to `end_value` $E$.
 
-    .. math::
-        v(t) = (I - E)\left(1 - \frac{\min(\max(t - B, 0), T)}{T}\right)^{P} + E
+    $$v(t) = (I - E)\left(1 - \frac{\min(\max(t - B, 0), T)}{T}\right)^{P} + E$$
 
     with $T$ = `transition_steps`, $B$ = `transition_begin`,
     $P$ = `power`: $I$ until step $B$, $E$ from step
     $B + T$ on. `transition_steps=0` holds $I$ forever (as optax).
+
+    Args:
+      init_value: $I$.
+      end_value: $E$.
+      power: $P$.
+      transition_steps: $T$ (`0` holds $I$ forever).
+      transition_begin: $B \ge 0$.
+
+    Returns:
+      A `Schedule`.
     """
     who = "polynomial_schedule"
     check_number(who, "init_value", init_value)
@@ -68,9 +84,18 @@ def linear_schedule(init_value: Any, end_value: Any, transition_steps: int, tran
     r"""Linear transition: $v(t) = I + \frac{\min(\max(t-B,0),T)}{T}(E - I)$.
 
     `init_value` $I$ until step `transition_begin` $B$,
-    `end_value` $E$ from step $B + T$ on. Seed 000's momentum
-    "initialized at 0.5 and gradually annealed to 0.9" is
+    `end_value` $E$ from step $B + T$ on. Momentum "initialized at 0.5
+    and gradually annealed to 0.9", a common recipe, is
     `linear_schedule(0.5, 0.9, T)`.
+
+    Args:
+      init_value: $I$.
+      end_value: $E$.
+      transition_steps: $T$ (`0` holds $I$ forever).
+      transition_begin: $B \ge 0$.
+
+    Returns:
+      A `Schedule`.
     """
     who = "linear_schedule"
     check_number(who, "init_value", init_value)

@@ -12,7 +12,16 @@ from gradxform.schedules.polynomial import linear_schedule
 
 
 def warmup_constant_schedule(init_value: Any, peak_value: Any, warmup_steps: int) -> Schedule:
-    r"""Linear warmup from `init_value` to `peak_value` over `warmup_steps`, then constant."""
+    r"""Linear warmup from `init_value` to `peak_value` over `warmup_steps`, then constant.
+
+    Args:
+      init_value: the value at step 0.
+      peak_value: the value from step `warmup_steps` on.
+      warmup_steps: the length of the linear warmup.
+
+    Returns:
+      A `Schedule`.
+    """
     return linear_schedule(init_value, peak_value, warmup_steps)
 
 
@@ -26,13 +35,25 @@ def warmup_cosine_decay_schedule(
 ) -> Schedule:
     r"""Linear warmup to `peak_value`, then cosine decay to `end_value`.
 
-    .. math::
-        v(t) = \begin{cases} I + \frac{t}{W}(P - I) & t < W \\
-        E + (P - E)\left(\tfrac12\left(1+\cos\frac{\pi\min(t-W,\,D-W)}{D-W}\right)\right)^{p} & t \ge W
-        \end{cases}
+    $$
+    v(t) = \begin{cases} I + \frac{t}{W}(P - I) & t < W \\
+    E + (P - E)\left(\tfrac12\left(1+\cos\frac{\pi\min(t-W,\,D-W)}{D-W}\right)\right)^{p} & t \ge W
+    \end{cases}
+    $$
 
     `decay_steps` $D$ counts the warmup too (as optax), so
     $D > W$.
+
+    Args:
+      init_value: $I$.
+      peak_value: $P$.
+      warmup_steps: $W$.
+      decay_steps: $D > W$, the warmup included.
+      end_value: $E$.
+      exponent: $p$.
+
+    Returns:
+      A `Schedule`.
     """
     who = "warmup_cosine_decay_schedule"
     check_number(who, "peak_value", peak_value)
@@ -63,7 +84,21 @@ def warmup_exponential_decay_schedule(
     staircase: bool = False,
     end_value: Any | None = None,
 ) -> Schedule:
-    r"""Linear warmup to `peak_value` over `warmup_steps`, then `exponential_decay` from it."""
+    r"""Linear warmup to `peak_value` over `warmup_steps`, then `exponential_decay` from it.
+
+    Args:
+      init_value: the value at step 0.
+      peak_value: the value at the end of the warmup.
+      warmup_steps: the length of the linear warmup.
+      transition_steps: as in `exponential_decay`.
+      decay_rate: as in `exponential_decay`.
+      transition_begin: as in `exponential_decay`, counted after the warmup.
+      staircase: as in `exponential_decay`.
+      end_value: as in `exponential_decay`.
+
+    Returns:
+      A `Schedule`.
+    """
     return join_schedules(
         [
             linear_schedule(init_value, peak_value, warmup_steps),

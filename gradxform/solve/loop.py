@@ -1,7 +1,11 @@
 r"""The training loop, once: one step, and many steps as one compiled `lax.scan`.
 
-$$(\ell_t, g_t) = (L(\theta_t, b_t), \nabla_\theta L(\theta_t, b_t)),\quad
-(u_t, s_{t+1}) = \mathrm{tx.update}(g_t, s_t, \theta_t),\quad \theta_{t+1} = \theta_t + u_t$$
+$$
+\begin{aligned}
+&(\ell_t, g_t) = (L(\theta_t, b_t), \nabla_\theta L(\theta_t, b_t)), \\
+&(u_t, s_{t+1}) = \mathrm{tx.update}(g_t, s_t, \theta_t),\quad \theta_{t+1} = \theta_t + u_t
+\end{aligned}
+$$
 
 `train_step` is that step as a pure function; `run` scans it over `steps`
 updates without returning to Python. `gradxform.sweep`, `gradxform.make_train_step`

@@ -1,27 +1,29 @@
-r"""``minimize``: run a transform on an objective until the gradient is small or the budget ends.
+r"""`minimize`: run a transform on an objective until the gradient is small or the budget ends.
 
-One jit-compiled ``lax.while_loop``::
+One jit-compiled `lax.while_loop`:
 
-    f_0, g_0 = value_and_grad(f)(x_0)                       # evaluation 1
-    while k < max_steps and ||g_k|| > tol and not stalled:
-        u, state = tx.update(g_k, state, x_k, value=f_k, grad=g_k, value_fn=f)
-        x_{k+1} = x_k + u
-        f_{k+1}, g_{k+1} = the line search's, if it hands them off,
-                           else value_and_grad(f)(x_{k+1})  # one more evaluation
+```python
+f_0, g_0 = value_and_grad(f)(x_0)                       # evaluation 1
+while k < max_steps and ||g_k|| > tol and not stalled:
+    u, state = tx.update(g_k, state, x_k, value=f_k, grad=g_k, value_fn=f)
+    x_{k+1} = x_k + u
+    f_{k+1}, g_{k+1} = the line search's, if it hands them off,
+                       else value_and_grad(f)(x_{k+1})  # one more evaluation
+```
 
-An *evaluation* is one value-and-gradient call of ``f`` at one point. Line
-searches that evaluate ``f`` and its gradient at the point they accept (the
-states with ``HANDS_OFF``: :func:`gradxform.linesearch.more_thuente`,
-``hager_zhang``, ``zoom``, and :func:`gradxform.newton`,
-:func:`gradxform.newton_cg_trust`) pass both to the loop
-(:func:`gradxform.linesearch.accepted_point`), so no point is evaluated twice:
+An *evaluation* is one value-and-gradient call of `f` at one point. Line
+searches that evaluate `f` and its gradient at the point they accept (the
+states with `HANDS_OFF`: [`gradxform.linesearch.more_thuente`][gradxform.linesearch.more_thuente],
+`hager_zhang`, `zoom`, and [`gradxform.newton`][gradxform.newton],
+[`gradxform.newton_cg_trust`][gradxform.newton_cg_trust]) pass both to the loop
+([`gradxform.linesearch.accepted_point`][gradxform.linesearch.accepted_point]), so no point is evaluated twice:
 the evaluations are the first one plus those the transform made. Otherwise
-(first-order transforms, :func:`gradxform.linesearch.backtracking`, a chain
+(first-order transforms, [`gradxform.linesearch.backtracking`][gradxform.linesearch.backtracking], a chain
 that changes the step after its line search) the loop evaluates the new point.
 
 It passes the extra arguments that line searches and curvature methods need
-(:mod:`gradxform.linesearch`), so any gradxform (or optax) transform works,
-first-order ones included. ``jax.vmap`` over starting points gives each its
+([`gradxform.linesearch`][gradxform.linesearch]), so any gradxform (or optax) transform works,
+first-order ones included. `jax.vmap` over starting points gives each its
 own run: a batched loop keeps going until every member has stopped, and
 members that stopped are left unchanged.
 """
@@ -41,21 +43,21 @@ from gradxform.numerics import PyTree, check_inexact, tree_max_abs, tree_vdot
 
 
 class MinimizeResult(NamedTuple):
-    """What :func:`minimize` returns.
+    """What [`minimize`][gradxform.minimize] returns.
 
-    ``params``: the final parameters. ``value``: :math:`f` there.
-    ``grad_norm``: :math:`\\|\\nabla f\\|` there, in the norm asked for.
-    ``num_steps``: the updates that moved the parameters (a final zero update,
-    which stops the loop, is not counted). ``trace``: :math:`f(x_0), \\dots,
-    f(x_{\\text{num\\_steps}})`, a fixed-size array of length ``max_steps + 1``
-    padded with NaN. ``num_evals``: evaluations of the objective (one
+    `params`: the final parameters. `value`: $f$ there.
+    `grad_norm`: $\\|\\nabla f\\|$ there, in the norm asked for.
+    `num_steps`: the updates that moved the parameters (a final zero update,
+    which stops the loop, is not counted). `trace`: $f(x_0), \\dots,
+    f(x_{\\text{num_steps}})$, a fixed-size array of length `max_steps + 1`
+    padded with NaN. `num_evals`: evaluations of the objective (one
     value-and-gradient call at one point, or a value alone in searches that
     evaluate only values): the loop's own calls plus those made inside the
-    transform (every state field named ``num_evals``: line-search trials,
+    transform (every state field named `num_evals`: line-search trials,
     trust-region trials). Hessians and Hessian-vector products are counted in
-    the transforms' states (``num_hessians``, ``num_hvps``), not here.
-    ``converged``: ``grad_norm <= tol``. ``stalled``: the last update was zero
-    (a line search found no decrease). ``state``: the transform's final state.
+    the transforms' states (`num_hessians`, `num_hvps`), not here.
+    `converged`: `grad_norm <= tol`. `stalled`: the last update was zero
+    (a line search found no decrease). `state`: the transform's final state.
     """
 
     params: PyTree
@@ -88,22 +90,22 @@ def minimize(
     tol: float = 1e-6,
     norm: float = 2,
 ) -> MinimizeResult:
-    r"""Minimizes ``fun`` from ``params`` with the transform ``tx``.
+    r"""Minimizes `fun` from `params` with the transform `tx`.
 
-    Stops when :math:`\|\nabla f\| \le` ``tol``, after ``max_steps``
-    updates, or when an update is zero. The loop is jit-compiled (``fun`` and
-    ``tx`` are part of the compiled function's identity, ``max_steps`` sets the
-    trace's length). See :class:`MinimizeResult` for what comes back.
+    Stops when $\|\nabla f\| \le$ `tol`, after `max_steps`
+    updates, or when an update is zero. The loop is jit-compiled (`fun` and
+    `tx` are part of the compiled function's identity, `max_steps` sets the
+    trace's length). See [`MinimizeResult`][gradxform.MinimizeResult] for what comes back.
 
     Args:
         fun: the objective, mapping the parameter pytree to a real scalar; bind
-            data with ``functools.partial`` or a closure.
+            data with `functools.partial` or a closure.
         params: the starting point, a pytree of float (or complex) arrays.
-        tx: the transform, e.g. ``gradxform.bfgs()``.
+        tx: the transform, e.g. `gradxform.bfgs()`.
         max_steps: the most updates, an int >= 0.
         tol: the gradient-norm tolerance, >= 0.
         norm: the norm of the stopping test over all entries of the gradient:
-            ``2`` (Euclidean, the default) or ``jnp.inf`` (the largest entry,
+            `2` (Euclidean, the default) or `jnp.inf` (the largest entry,
             scipy's test for BFGS, CG and L-BFGS-B).
     """
     if not callable(fun):

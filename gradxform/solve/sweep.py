@@ -3,14 +3,16 @@
 Every gradxform hyperparameter may be a traced JAX scalar, so `jax.vmap`
 over a hyperparameter trains one model per value with a single program.
 `sweep` does this for the cartesian product of a grid, the notebook
-way::
+way:
 
-    losses = gradxform.sweep(
-        lambda learning_rate, beta: gradxform.momentum(learning_rate, beta),
-        loss_fn, params,
-        grid={"learning_rate": [1e-3, 1e-2, 1e-1, 0.3], "beta": [0.0, 0.5, 0.9, 0.99]},
-        steps=200,
-    )                    # losses.shape == (4, 4, 200): one compilation for the 16 runs
+```python
+losses = gradxform.sweep(
+    lambda learning_rate, beta: gradxform.momentum(learning_rate, beta),
+    loss_fn, params,
+    grid={"learning_rate": [1e-3, 1e-2, 1e-1, 0.3], "beta": [0.0, 0.5, 0.9, 0.99]},
+    steps=200,
+)                    # losses.shape == (4, 4, 200): one compilation for the 16 runs
+```
 
 Grid entries may be any argument `make_tx` turns into a hyperparameter,
 including a schedule's parameters (`lambda lr, rate:

@@ -30,8 +30,12 @@ class AccumulateState(NamedTuple):
 def accumulate(inner: GradientTransformation, k: int) -> GradientTransformation:
     r"""Averages the updates of `k` micro-steps, then takes one `inner` step on the mean.
 
-    $$a_j = a_{j-1} + \frac{g_j - a_{j-1}}{j}, \quad j = 1..k, \qquad
-    \text{output } 0 \text{ for } j < k, \quad \text{inner}(a_k) \text{ for } j = k$$
+    $$
+    \begin{aligned}
+    &a_j = a_{j-1} + \frac{g_j - a_{j-1}}{j}, \quad j = 1..k, \\
+    &\text{output } 0 \text{ for } j < k, \quad \text{inner}(a_k) \text{ for } j = k
+    \end{aligned}
+    $$
 
     then $a \leftarrow 0$. The running mean (optax's Welford form) is the only
     parameter-sized buffer, kept in at least float32 (complex stays complex). The

@@ -28,7 +28,14 @@ class SkipNonfiniteState(NamedTuple):
 
 
 def all_finite(tree: PyTree) -> jax.Array:
-    """A boolean scalar: True when every element of every leaf is finite (True for an empty tree)."""
+    """A boolean scalar: True when every element of every leaf is finite (True for an empty tree).
+
+    Args:
+      tree: a pytree of arrays.
+
+    Returns:
+      A boolean scalar array.
+    """
     leaves = jax.tree.leaves(tree)
     if not leaves:
         return jnp.array(True)

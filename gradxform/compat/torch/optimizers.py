@@ -111,14 +111,28 @@ def SGD(
 ) -> GradientTransformation:
     r"""`torch.optim.SGD`.
 
-    .. math::
-        g \leftarrow g + \lambda\theta, \quad
-        b_1 = g_1,\; b_t = \mu b_{t-1} + (1-\tau) g_t, \quad
-        \Delta\theta = -\eta\,(b_t \text{ or, Nesterov, } g_t + \mu b_t)
+    $$
+    \begin{aligned}
+    &g \leftarrow g + \lambda\theta, \\
+    &b_1 = g_1,\; b_t = \mu b_{t-1} + (1-\tau) g_t, \\
+    &\Delta\theta = -\eta\,(b_t \text{ or, Nesterov, } g_t + \mu b_t)
+    \end{aligned}
+    $$
 
     Chain: `[add_decayed_weights(weight_decay)]`, `[trace(momentum, nesterov,
     dampening=dampening)]` (when `momentum != 0`), `scale_by_learning_rate(lr)`.
     The first step is not dampened, as in torch.
+
+    Args:
+      lr: $\eta$, torch's default `1e-3`.
+      momentum: $\mu$; `0` means no momentum buffer.
+      dampening: $\tau$, applied from the second step on.
+      weight_decay: $\lambda$, coupled L2 (added to the gradient).
+      nesterov: use $g_t + \mu b_t$.
+      maximize: ascend instead of descend.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "SGD"
     _lr(who, lr)
@@ -175,15 +189,30 @@ def Adam(
 ) -> GradientTransformation:
     r"""`torch.optim.Adam`: weight decay is coupled L2 unless `decoupled_weight_decay`.
 
-    .. math::
-        g \leftarrow g + \lambda\theta, \quad
-        m_t = \beta_1 m_{t-1} + (1-\beta_1) g, \quad v_t = \beta_2 v_{t-1} + (1-\beta_2) g^2, \\
-        \bar v_t = \max(\bar v_{t-1}, v_t) \text{ (amsgrad, raw moments)}, \quad
-        \Delta\theta = -\eta\,\frac{m_t/(1-\beta_1^t)}{\sqrt{\bar v_t/(1-\beta_2^t)} + \epsilon}
+    $$
+    \begin{aligned}
+    &g \leftarrow g + \lambda\theta, \\
+    &m_t = \beta_1 m_{t-1} + (1-\beta_1) g, \quad v_t = \beta_2 v_{t-1} + (1-\beta_2) g^2, \\
+    &\bar v_t = \max(\bar v_{t-1}, v_t) \text{ (amsgrad, raw moments)}, \\
+    &\Delta\theta = -\eta\,\frac{m_t/(1-\beta_1^t)}{\sqrt{\bar v_t/(1-\beta_2^t)} + \epsilon}
+    \end{aligned}
+    $$
 
     Chain: `[add_decayed_weights]`, `ratio(chain(ema(b1), bias_correction(b1)),
     chain(ema_sq(b2), [running_max()], bias_correction(b2), sqrt(), add_eps(eps)))`,
     `scale_by_learning_rate(lr)`.
+
+    Args:
+      lr: $\eta$.
+      betas: $(\beta_1, \beta_2)$.
+      eps: $\epsilon$, outside the root.
+      weight_decay: $\lambda$ (coupled L2 unless `decoupled_weight_decay`).
+      amsgrad: keep the running maximum of the raw second moment.
+      maximize: ascend instead of descend.
+      decoupled_weight_decay: AdamW's decay, $-\eta\lambda\theta$.
+
+    Returns:
+      A `GradientTransformation`.
     """
     return _adam("Adam", lr, betas, eps, weight_decay, amsgrad, maximize, decoupled_weight_decay)
 
@@ -200,10 +229,21 @@ def AdamW(
 ) -> GradientTransformation:
     r"""`torch.optim.AdamW`: decoupled decay, default `weight_decay=0.01`.
 
-    .. math:: \theta \leftarrow \theta(1 - \eta\lambda) - \eta\,\frac{\hat m_t}{\sqrt{\hat v_t}+\epsilon}
+    $$\theta \leftarrow \theta(1 - \eta\lambda) - \eta\,\frac{\hat m_t}{\sqrt{\hat v_t}+\epsilon}$$
 
     Chain: Adam's ratio, `add_decayed_weights(weight_decay)`, `scale_by_learning_rate(lr)`
     (that is $-\eta(\text{ratio} + \lambda\theta)$, the same step).
+
+    Args:
+      lr: $\eta$.
+      betas: $(\beta_1, \beta_2)$.
+      eps: $\epsilon$, outside the root.
+      weight_decay: $\lambda$, decoupled (torch's default `1e-2`).
+      amsgrad: keep the running maximum of the raw second moment.
+      maximize: ascend instead of descend.
+
+    Returns:
+      A `GradientTransformation`.
     """
     return _adam("AdamW", lr, betas, eps, weight_decay, amsgrad, maximize, True)
 
@@ -221,13 +261,28 @@ def RMSprop(
 ) -> GradientTransformation:
     r"""`torch.optim.RMSprop`: eps outside the root, momentum over $g/\text{avg}$.
 
-    .. math::
-        v_t = \alpha v_{t-1} + (1-\alpha) g^2, \quad
-        a_t = \sqrt{v_t - \bar g_t^2 \text{ (centered) or } v_t} + \epsilon, \quad
-        b_t = \mu b_{t-1} + g/a_t, \quad \Delta\theta = -\eta\,b_t
+    $$
+    \begin{aligned}
+    &v_t = \alpha v_{t-1} + (1-\alpha) g^2, \\
+    &a_t = \sqrt{v_t - \bar g_t^2 \text{ (centered) or } v_t} + \epsilon, \\
+    &b_t = \mu b_{t-1} + g/a_t, \quad \Delta\theta = -\eta\,b_t
+    \end{aligned}
+    $$
 
     Chain: `[add_decayed_weights]`, `ratio(None, chain(ema_sq(alpha) | ema_var(alpha),
     sqrt(), add_eps(eps)))`, `[trace(momentum)]`, `scale_by_learning_rate(lr)`.
+
+    Args:
+      lr: $\eta$.
+      alpha: $\alpha$, the decay of the squared-gradient average.
+      eps: $\epsilon$, outside the root.
+      weight_decay: $\lambda$, coupled L2.
+      momentum: $\mu$ of the buffer over $g/a_t$; `0` means none.
+      centered: divide by the root of the variance instead.
+      maximize: ascend instead of descend.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "RMSprop"
     _lr(who, lr)
@@ -256,13 +311,25 @@ def Adagrad(
 ) -> GradientTransformation:
     r"""`torch.optim.Adagrad`: eps outside the root, learning rate decayed as $\eta/(1+(t-1)\delta)$.
 
-    .. math::
-        s_t = s_{t-1} + g^2, \; s_0 = \text{initial\_accumulator\_value}, \quad
-        \Delta\theta = -\frac{\eta}{1 + (t-1)\,\delta}\,\frac{g}{\sqrt{s_t} + \epsilon}
+    $$
+    s_t = s_{t-1} + g^2, \; s_0 = \text{initial_accumulator_value}, \quad
+    \Delta\theta = -\frac{\eta}{1 + (t-1)\,\delta}\,\frac{g}{\sqrt{s_t} + \epsilon}
+    $$
 
     Chain: `[add_decayed_weights]`, `ratio(None, chain(sum_sq(initial_accumulator_value),
     sqrt(), add_eps(eps)))`, `scale_by_learning_rate(count -> lr / (1 + count * lr_decay))`
     (the schedule sees the count before the step, $t-1$).
+
+    Args:
+      lr: $\eta$.
+      lr_decay: $\delta$.
+      weight_decay: $\lambda$, coupled L2.
+      initial_accumulator_value: $s_0$.
+      eps: $\epsilon$, outside the root.
+      maximize: ascend instead of descend.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "Adagrad"
     _lr(who, lr)
@@ -293,13 +360,24 @@ def Adadelta(
 ) -> GradientTransformation:
     r"""`torch.optim.Adadelta` (eps inside both roots, as Zeiler and torch).
 
-    .. math::
-        v_t = \rho v_{t-1} + (1-\rho) g^2, \quad
-        \Delta_t = \frac{\sqrt{w_{t-1}+\epsilon}}{\sqrt{v_t+\epsilon}}\,g, \quad
-        w_t = \rho w_{t-1} + (1-\rho)\Delta_t^2, \quad \Delta\theta = -\eta\Delta_t
+    $$
+    v_t = \rho v_{t-1} + (1-\rho) g^2, \quad
+    \Delta_t = \frac{\sqrt{w_{t-1}+\epsilon}}{\sqrt{v_t+\epsilon}}\,g, \quad
+    w_t = \rho w_{t-1} + (1-\rho)\Delta_t^2, \quad \Delta\theta = -\eta\Delta_t
+    $$
 
     Chain: `[add_decayed_weights]`, `scale_by_adadelta(rho, eps)` (the same block as
     `gradxform.adadelta`), `scale_by_learning_rate(lr)`.
+
+    Args:
+      lr: $\eta$ (torch's default `1.0`).
+      rho: $\rho$.
+      eps: $\epsilon$, inside both roots.
+      weight_decay: $\lambda$, coupled L2.
+      maximize: ascend instead of descend.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "Adadelta"
     _lr(who, lr)
@@ -325,15 +403,30 @@ def NAdam(
 ) -> GradientTransformation:
     r"""`torch.optim.NAdam`, with torch's momentum-decay schedule.
 
-    .. math::
-        \mu_t = \beta_1(1 - \tfrac12 0.96^{t\psi}), \quad \Pi_t = \textstyle\prod_{i\le t}\mu_i, \\
-        \Delta\theta = -\eta\,\frac{\frac{1-\mu_t}{1-\Pi_t} g_t + \frac{\mu_{t+1}}{1-\Pi_t\mu_{t+1}} m_t}
-        {\sqrt{v_t/(1-\beta_2^t)} + \epsilon}
+    $$
+    \begin{aligned}
+    &\mu_t = \beta_1(1 - \tfrac12 0.96^{t\psi}), \quad \Pi_t = \textstyle\prod_{i\le t}\mu_i, \\
+    &\Delta\theta = -\eta\,\frac{\frac{1-\mu_t}{1-\Pi_t} g_t + \frac{\mu_{t+1}}{1-\Pi_t\mu_{t+1}} m_t}
+    {\sqrt{v_t/(1-\beta_2^t)} + \epsilon}
+    \end{aligned}
+    $$
 
     Chain: `[add_decayed_weights]`, `ratio(nesterov_ema(b1, momentum=<torch's schedule>),
     chain(ema_sq(b2), bias_correction(b2), sqrt(), add_eps(eps)))`,
     `[add_decayed_weights]` (decoupled), `scale_by_learning_rate(lr)`. The schedule's
     running product $\Pi_t$ is kept in the state (`mu_product`), as torch does.
+
+    Args:
+      lr: $\eta$ (torch's default `2e-3`).
+      betas: $(\beta_1, \beta_2)$.
+      eps: $\epsilon$, outside the root.
+      weight_decay: $\lambda$ (coupled L2 unless `decoupled_weight_decay`).
+      momentum_decay: $\psi$ of the momentum schedule.
+      decoupled_weight_decay: AdamW-style decay, $-\eta\lambda\theta$.
+      maximize: ascend instead of descend.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "NAdam"
     _lr(who, lr)
@@ -379,13 +472,28 @@ def ASGD(
 ) -> GradientTransformation:
     r"""`torch.optim.ASGD`: decayed SGD steps and the average of the iterates from step `t0` on.
 
-    $$\eta_t = \frac{\eta}{(1 + \lambda\eta(t-1))^{\alpha}}, \quad
-    \theta_t = \theta_{t-1}(1-\lambda\eta_t) - \eta_t(g_t + w\theta_{t-1}), \quad
-    \bar\theta_t = \bar\theta_{t-1} + \frac{\theta_t - \bar\theta_{t-1}}{\max(1, t-1-t_0)}$$
+    $$
+    \begin{aligned}
+    &\eta_t = \frac{\eta}{(1 + \lambda\eta(t-1))^{\alpha}}, \quad
+    \theta_t = \theta_{t-1}(1-\lambda\eta_t) - \eta_t(g_t + w\theta_{t-1}), \\
+    &\bar\theta_t = \bar\theta_{t-1} + \frac{\theta_t - \bar\theta_{t-1}}{\max(1, t-1-t_0)}
+    \end{aligned}
+    $$
 
     torch's `state["ax"]` is `gradxform.eval_params(state, params)`. Chain: `[scale(-1)]`
     (maximize), `[add_decayed_weights(weight_decay)]`, the chain of `gradxform.asgd`. `t0`
     must be `>= 0` (with a negative `t0` torch averages in its zero-initialized `ax`).
+
+    Args:
+      lr: $\eta$.
+      lambd: $\lambda$, the decay of the step size and of the weights.
+      alpha: $\alpha$, the power of the step-size decay.
+      t0: $t_0$, the step from which the iterates are averaged.
+      weight_decay: $w$, coupled L2.
+      maximize: ascend instead of descend.
+
+    Returns:
+      A `GradientTransformation`.
     """
     from gradxform.optimizers.asgd import asgd_chain
 
