@@ -45,7 +45,7 @@ def test_sharding_cases_on_eight_cpu_devices():
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=1800,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
