@@ -30,7 +30,7 @@ from gradxform.core.transform import EmptyState, GradientTransformation, make_bl
 from gradxform.errors import lead
 from gradxform.hyper.validate import Range, check_rounding, validate, validate_dtype
 from gradxform.hyper.values import Hyperparameter, is_schedule, resolve
-from gradxform.numerics.checks import check_inexact, check_match
+from gradxform.numerics.checks import check_inexact, check_match, check_real
 from gradxform.numerics.counts import safe_increment
 from gradxform.numerics.dtypes import compute_dtype, hyper_dtype, real_dtype
 from gradxform.numerics.tree_math import full_like
@@ -119,6 +119,7 @@ def elementwise(
     step: bool = False,
     with_params: bool = False,
     dtypes: bool = False,
+    real_only: str | None = None,
 ) -> GradientTransformation:
     """A block whose update is `fn` applied leaf by leaf (see the module docstring).
 
@@ -134,6 +135,8 @@ def elementwise(
       step: `fn` reads `h.t` (and `h.count`).
       with_params: `fn` also takes the parameter leaf (`update` then needs `params`).
       dtypes: `fn` also takes `dtypes=`, the dtypes its moments (and parameter) are stored in.
+      real_only: `None`, or why the block is defined for real parameters only (`init` and `update`
+        then refuse complex leaves with that reason).
     """
     hyper = dict(hyper or {})
     for key, (value, rng) in hyper.items():
@@ -145,11 +148,15 @@ def elementwise(
 
     def init(params):
         check_inexact(params, name)
+        if real_only is not None:
+            check_real(params, name, real_only)
         if state is None:
             return EmptyState()
         return state(*(full_like(params, initial.get(f, 0), rules[f]) for f in fields))
 
     def update(updates, st, params, count, extra_args):
+        if real_only is not None:
+            check_real(updates, name, real_only)
         moments = [getattr(st, f) for f in fields]
         for f, m in zip(fields, moments):
             check_match(updates, m, name, rules[f])

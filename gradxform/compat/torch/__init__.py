@@ -2,6 +2,18 @@
 defaults and numerics."""
 
 from gradxform.compat.torch import lr_scheduler
-from gradxform.compat.torch.optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, NAdam, RMSprop
+from gradxform.compat.torch.optimizers import SGD, Adadelta, Adagrad, Adam, Adamax, AdamW, NAdam, RAdam, RMSprop, Rprop
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "NAdam", "lr_scheduler"]
+__all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "Adagrad",
+    "Adadelta",
+    "NAdam",
+    "RAdam",
+    "Adamax",
+    "Rprop",
+    "lr_scheduler",
+]
