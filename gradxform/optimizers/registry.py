@@ -443,7 +443,7 @@ def _adaptive_entries() -> list[Entry]:
                 ),
             ),
             alias_kwargs=(dict(learning_rate=5e-3),),
-            race_lr=_lr_table(ravine=0.3, rosenbrock=3e-3, saddle=0.1, digits=0.01),
+            race_lr=_lr_table(ravine=0.3, rosenbrock=5e-3, saddle=0.1, digits=0.01),
             state_names=("count", "mu", "nu"),
         ),
         Entry(
@@ -726,7 +726,7 @@ def _torch_entries(t: Any) -> list[Entry]:
         "Adagrad": dict(ravine=1.0, rosenbrock=1.0, saddle=0.3, digits=0.1),
         "Adadelta": dict(ravine=1.0, rosenbrock=1.0, saddle=1.0, digits=1.0),
         "NAdam": dict(ravine=0.3, rosenbrock=0.1, saddle=0.05, digits=3e-3),
-        "RAdam": dict(ravine=0.3, rosenbrock=3e-3, saddle=0.1, digits=3e-3),
+        "RAdam": dict(ravine=0.3, rosenbrock=5e-3, saddle=0.1, digits=3e-3),
         "Adamax": dict(ravine=0.3, rosenbrock=0.3, saddle=0.1, digits=0.01),
         "Rprop": dict(ravine=0.01, rosenbrock=0.03, saddle=0.1, digits=1e-3),
     }
