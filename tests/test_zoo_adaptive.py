@@ -278,7 +278,7 @@ def test_torch_rprop_clamps_its_first_step_size():
         ),
         (lambda: gx.rprop(lambda c: 0.1), TypeError, r"^rprop: learning_rate is the first step size, used once"),
         (lambda: gxt.Rprop(etas=(0.5,)), ValueError, r"^Rprop: etas must be a pair"),
-        (lambda: gxt.Rprop(etas=(0.5, 0.9)), ValueError, r"^Rprop: eta_plus=0.9 is out of range"),
+        (lambda: gxt.Rprop(etas=(0.5, 0.9)), ValueError, r"^Rprop: etas\[1\]=0.9 is out of range; allowed: \(1, inf\)"),
         (
             lambda: gx.radam(0.1, threshold=3.0),
             ValueError,

@@ -103,19 +103,28 @@ def lion(
     )
 
 
-def check_rprop(who: str, learning_rate, eta_minus, eta_plus, min_step_size, max_step_size, lr_name: str) -> None:
+def check_rprop(
+    who: str,
+    learning_rate,
+    eta_minus,
+    eta_plus,
+    min_step_size,
+    max_step_size,
+    lr_name: str = "learning_rate",
+    names: tuple[str, str, str, str] = ("eta_minus", "eta_plus", "min_step_size", "max_step_size"),
+) -> None:
     """Rprop's ranges: $\\eta^- \\in (0, 1)$, $\\eta^+ > 1$, $0 \\le \\Delta_{\\min} \\le \\Delta_{\\max}$."""
     if callable(learning_rate):
         raise TypeError(f"{lead(who)}: {lr_name} is the first step size, used once at init; it cannot be a schedule.")
     validate(who, lr_name, learning_rate, NONNEGATIVE)
-    validate(who, "eta_minus", eta_minus, ETA_MINUS)
-    validate(who, "eta_plus", eta_plus, ETA_PLUS)
-    validate(who, "min_step_size", min_step_size, NONNEGATIVE)
-    validate(who, "max_step_size", max_step_size, NONNEGATIVE)
+    n_minus, n_plus, n_min, n_max = names
+    validate(who, n_minus, eta_minus, ETA_MINUS)
+    validate(who, n_plus, eta_plus, ETA_PLUS)
+    validate(who, n_min, min_step_size, NONNEGATIVE)
+    validate(who, n_max, max_step_size, NONNEGATIVE)
     if is_concrete(min_step_size) and is_concrete(max_step_size) and float(min_step_size) > float(max_step_size):
         raise ValueError(
-            f"{lead(who)}: min_step_size={min_step_size!r} is above max_step_size={max_step_size!r}; "
-            "allowed: min_step_size <= max_step_size."
+            f"{lead(who)}: {n_min}={min_step_size!r} is above {n_max}={max_step_size!r}; allowed: {n_min} <= {n_max}."
         )
 
 

@@ -51,6 +51,7 @@ from gradxform.blocks import (
 )
 from gradxform.core import GradientTransformation, chain, identity, public
 from gradxform.hyper import Hyperparameter, is_concrete, is_zero, resolve, validate, validate_bool
+from gradxform.optimizers.sign import check_rprop
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "NAdam", "RAdam", "Adamax", "Rprop"]
 
@@ -430,14 +431,12 @@ def Rprop(
     step sizes at every step, which changes only the first one (when `lr` lies outside
     `step_sizes`): each element's first step size here is `lr` clamped to `step_sizes`.
     """
-    from gradxform.optimizers.sign import check_rprop
-
     who = "Rprop"
     for name, pair in (("etas", etas), ("step_sizes", step_sizes)):
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise ValueError(f"{who}: {name} must be a pair, got {pair!r}.")
     (eta_minus, eta_plus), (lo, hi) = etas, step_sizes
-    check_rprop(who, lr, eta_minus, eta_plus, lo, hi, "lr")
+    check_rprop(who, lr, eta_minus, eta_plus, lo, hi, "lr", ("etas[0]", "etas[1]", "step_sizes[0]", "step_sizes[1]"))
     if all(isinstance(x, (int, float)) for x in (lr, lo, hi)):
         first = min(max(lr, lo), hi)
     else:
