@@ -71,7 +71,7 @@ def test_digits_adam_matches_an_optax_loop_and_generalises():
 @pytest.mark.parametrize(
     "args, says",
     [
-        (["race", "--optimizers", "sgd,lion"], "unknown optimizer 'lion'"),
+        (["race", "--optimizers", "sgd,no_such_optimizer"], "unknown optimizer 'no_such_optimizer'"),
         (["race", "--steps", "-5"], "-5 must be a positive integer"),
         (["race", "--steps", "ten"], "'ten' is not an integer"),
         (["race", "--problem", "beale"], "unknown problem 'beale'"),

@@ -2,10 +2,10 @@
 
 Modules by idea:
 
-- `moments` (moving averages, sums, maxima), `correction` (bias correction, Nesterov look-ahead),
-  `momentum` (heavy-ball trace), `scaling` (factor, learning rate, eps, square root), `weight_decay`,
-  `ratio` (one branch divided by another; `plus`, branches added), `adadelta` (the feedback of past updates),
-  `clipping`;
+- `moments` (moving averages, sums, maxima), `correction` (bias correction, Nesterov look-ahead, RAdam's
+  rectification), `sign` (the sign, Rprop's step sizes), `momentum` (heavy-ball trace), `scaling` (factor,
+  learning rate, eps, square root), `weight_decay`, `ratio` (one branch divided by another; `plus`, branches
+  added), `adadelta` (the feedback of past updates), `clipping`;
 - `adan` (Adan's three moments), `lagged` (the previous gradient, the previous second moment),
   `dual_averaging` (MADGRAD), `noise` (annealed gradient noise), `averaging` (averaged iterates),
   `polyak` (the Polyak step size), `sm3` (cover-set accumulators);
@@ -20,7 +20,7 @@ from gradxform.blocks.adadelta import AdadeltaState, UpdateRmsState, scale_by_ad
 from gradxform.blocks.adan import AdanState, scale_by_adan
 from gradxform.blocks.averaging import AverageState, iterate_average
 from gradxform.blocks.clipping import clip, clip_by_block_norm, clip_by_global_norm
-from gradxform.blocks.correction import NesterovEmaState, bias_correction, nesterov_ema
+from gradxform.blocks.correction import NesterovEmaState, bias_correction, nesterov_ema, rectification
 from gradxform.blocks.dual_averaging import MadgradState, scale_by_madgrad
 from gradxform.blocks.factored import FactoredRmsState, scale_by_factored_rms
 from gradxform.blocks.lagged import OptimisticState, PreviousRmsState, optimistic_gradient, scale_by_previous_rms
@@ -57,16 +57,24 @@ from gradxform.blocks.lr_free import (
     scale_by_prodigy,
 )
 from gradxform.blocks.moments import (
+    BeliefSqState,
     EmaSqState,
     EmaState,
     EmaVarState,
+    InfinityMomentState,
+    InterpolatedEmaState,
     RunningMaxState,
     SumSqState,
+    YogiSqState,
+    belief_sq,
     ema,
     ema_sq,
     ema_var,
+    infinity_moment,
+    interpolated_ema,
     running_max,
     sum_sq,
+    yogi_sq,
 )
 from gradxform.blocks.momentum import TraceState, trace
 from gradxform.blocks.noise import NoiseState, add_noise
@@ -74,6 +82,7 @@ from gradxform.blocks.orthogonal import MuonDimensionNumbers, newton_schulz, ort
 from gradxform.blocks.polyak import scale_by_polyak
 from gradxform.blocks.ratio import PlusState, RatioState, plus, ratio
 from gradxform.blocks.scaling import add_eps, scale, scale_by_learning_rate, sqrt
+from gradxform.blocks.sign import RpropState, scale_by_rprop, sign
 from gradxform.blocks.sm3 import Sm3State, scale_by_sm3
 from gradxform.blocks.weight_decay import add_decayed_weights
 
@@ -94,6 +103,9 @@ __all__ = [
     "MechanicState",
     "MomoAdamState",
     "MomoState",
+    "BeliefSqState",
+    "InfinityMomentState",
+    "InterpolatedEmaState",
     "NesterovEmaState",
     "ProdigyState",
     "NoiseState",
@@ -101,6 +113,7 @@ __all__ = [
     "PlusState",
     "PreviousRmsState",
     "RatioState",
+    "RpropState",
     "RunningMaxState",
     "Sm3State",
     "SumSqState",
@@ -108,10 +121,12 @@ __all__ = [
     "UpdateRmsState",
     "NovogradState",
     "adaptive_grad_clip",
+    "YogiSqState",
     "add_decayed_weights",
     "add_scaled_params",
     "add_eps",
     "add_noise",
+    "belief_sq",
     "bias_correction",
     "centralize",
     "clip",
@@ -124,6 +139,8 @@ __all__ = [
     "ema_var",
     "max_distance_from_start",
     "momo_step",
+    "infinity_moment",
+    "interpolated_ema",
     "nesterov_ema",
     "normalize_by_update_norm",
     "iterate_average",
@@ -133,6 +150,7 @@ __all__ = [
     "newton_schulz",
     "orthogonalize",
     "ratio",
+    "rectification",
     "running_max",
     "scale",
     "scale_by_adadelta",
@@ -156,8 +174,11 @@ __all__ = [
     "scale_by_previous_rms",
     "scale_by_shape",
     "scale_by_sm3",
+    "scale_by_rprop",
     "scale_by_update_rms",
+    "sign",
     "sqrt",
     "sum_sq",
     "trace",
+    "yogi_sq",
 ]

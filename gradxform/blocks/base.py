@@ -30,7 +30,7 @@ from gradxform.core.transform import EmptyState, GradientTransformation, caller_
 from gradxform.errors import lead
 from gradxform.hyper.validate import Range, check_rounding, validate, validate_dtype
 from gradxform.hyper.values import Hyperparameter, is_schedule, resolve
-from gradxform.numerics.checks import check_inexact, check_match
+from gradxform.numerics.checks import check_inexact, check_match, check_real
 from gradxform.numerics.counts import safe_increment
 from gradxform.numerics.dtypes import compute_dtype, hyper_dtype, real_dtype
 from gradxform.numerics.tree_math import full_like
@@ -122,6 +122,7 @@ def elementwise(
     equation: str | None = None,
     extra: tuple[str, ...] = (),
     per_leaf: bool = False,
+    real_only: str | None = None,
 ) -> GradientTransformation:
     """A block whose update is `fn` applied leaf by leaf (see the module docstring).
 
@@ -145,6 +146,8 @@ def elementwise(
       per_leaf: `fn` looks at the whole leaf (a norm, a mean over axes), not element by element:
         the block is marked `per_leaf` (see `leafwise`).
       equation: the block's update in LaTeX, for `gradxform.describe`; `None` reads it from the docstring.
+      real_only: `None`, or why the block is defined for real parameters only (`init` and `update`
+        then refuse complex leaves with that reason).
     """
     hyper_values = {k: v for k, (v, _) in (hyper or {}).items()}
     description = caller_description(name, 2, hyper=hyper_values, equation=equation)
@@ -158,11 +161,15 @@ def elementwise(
 
     def init(params):
         check_inexact(params, name)
+        if real_only is not None:
+            check_real(params, name, real_only)
         if state is None:
             return EmptyState()
         return state(*(full_like(params, initial.get(f, 0), rules[f]) for f in fields))
 
     def update(updates, st, params, count, extra_args):
+        if real_only is not None:
+            check_real(updates, name, real_only)
         moments = [getattr(st, f) for f in fields]
         for f, m in zip(fields, moments):
             check_match(updates, m, name, rules[f])

@@ -46,7 +46,8 @@ def chain_blocks(blocks: list[Block], name: str | None = None) -> GradientTransf
     stateful = [b for b in blocks if not b.stateless]
 
     def init(params):
-        return pack([b.init(params) for b in stateful])
+        states = [b.init(params) for b in blocks]  # stateless blocks too: their init checks the parameters
+        return pack([s for b, s in zip(blocks, states) if not b.stateless])
 
     def update(updates, state, params, count, extra_args):
         states = iter(unpack(state, len(stateful), "chain"))

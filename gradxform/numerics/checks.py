@@ -50,6 +50,17 @@ def check_inexact(tree: PyTree, who: str, what: str = "params") -> None:
         )
 
 
+def check_real(tree: PyTree, who: str, why: str) -> None:
+    """Raises `TypeError` naming the first complex leaf: `who` is defined for real parameters only (`why`)."""
+    for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+        dtype = dtype_of(leaf)
+        if jnp.issubdtype(dtype, jnp.complexfloating):
+            raise TypeError(
+                f"{lead(who)}: the leaf at {path_str(path)} has dtype {dtype}; {why}, so it is defined for real "
+                "parameters only. Optimize the real and imaginary parts as two real leaves."
+            )
+
+
 def check_match(
     updates: PyTree,
     reference: PyTree,

@@ -12,6 +12,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.experimental.shard_alike import shard_alike
 
 from gradxform.numerics.dtypes import compute_dtype, dtype_of, shape_of
@@ -130,6 +131,8 @@ def _placed_like(x: Any, value: Any, dtype: Any) -> jax.Array:
       `x`'s sharding (a no-op on one device);
     * a Python number: a fresh array.
     """
+    if isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer):
+        value = np.asarray(value)  # a concrete array fill (an injected first step size) must not be the leaf itself
     if isinstance(x, jax.core.Tracer):
         _, out = shard_alike(x, jax.lax.full_like(x, value, dtype))
         return out

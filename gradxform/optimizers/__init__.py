@@ -2,7 +2,8 @@
 
 Families:
 
-- `sgd` (sgd, momentum, nesterov), `rmsprop`, `adam` (adam, adamw, nadam, amsgrad), `adagrad`, `adadelta`;
+- `sgd` (sgd, momentum, nesterov), `rmsprop`, `adam` (adam, adamw, nadam, nadamw, amsgrad), `adagrad`, `adadelta`;
+- `adaptive` (radam, adamax, adamaxw, yogi, adabelief), `sign` (sign_sgd, signum, lion, rprop);
 - `adan`, `optimistic` (optimistic gradient descent, optimistic Adam), `ademamix`, `adopt`, `madgrad`,
   `noisy` (noisy SGD), `asgd`, `polyak` (polyak_sgd), `sm3`;
 - `layerwise` (lars, lamb, novograd, fromage), `adafactor`;
@@ -17,8 +18,9 @@ from gradxform.optimizers import registry
 from gradxform.optimizers.adadelta import adadelta
 from gradxform.optimizers.adafactor import adafactor
 from gradxform.optimizers.adagrad import adagrad
-from gradxform.optimizers.adam import adam, adamw, amsgrad, nadam
+from gradxform.optimizers.adam import adam, adamw, amsgrad, nadam, nadamw
 from gradxform.optimizers.adan import adan
+from gradxform.optimizers.adaptive import adabelief, adamax, adamaxw, radam, yogi
 from gradxform.optimizers.ademamix import ademamix
 from gradxform.optimizers.adopt import adopt
 from gradxform.optimizers.asgd import asgd
@@ -31,12 +33,16 @@ from gradxform.optimizers.optimistic import optimistic_adam_v2, optimistic_gradi
 from gradxform.optimizers.polyak import polyak_sgd
 from gradxform.optimizers.rmsprop import rmsprop
 from gradxform.optimizers.sgd import momentum, nesterov, sgd
+from gradxform.optimizers.sign import lion, rprop, sign_sgd, signum
 
 __all__ = [
+    "adabelief",
     "adadelta",
     "adafactor",
     "adagrad",
     "adam",
+    "adamax",
+    "adamaxw",
     "adamw",
     "adan",
     "ademamix",
@@ -59,15 +65,22 @@ __all__ = [
     "nesterov",
     "prodigy",
     "madgrad",
+    "lion",
     "momentum",
     "nadam",
+    "nadamw",
     "nesterov",
     "noisy_sgd",
     "optimistic_adam_v2",
     "optimistic_gradient_descent",
     "novograd",
     "polyak_sgd",
+    "radam",
     "registry",
     "rmsprop",
+    "rprop",
     "sgd",
+    "sign_sgd",
+    "signum",
+    "yogi",
 ]

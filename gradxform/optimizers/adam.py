@@ -1,4 +1,4 @@
-"""The Adam family: Adam, AdamW, NAdam, AMSGrad.
+"""The Adam family: Adam, AdamW, NAdam, NAdamW, AMSGrad.
 
 Each is a ratio of a bias-corrected first moment over the root of a
 bias-corrected second moment, then the learning rate.
@@ -196,5 +196,47 @@ def amsgrad(
     _check("amsgrad", learning_rate, b1, b2, eps, eps_root, mu_dtype, nu_dtype)
     return chain(
         ratio(chain(ema(b1, mu_dtype), bias_correction(b1)), adam_denominator(b2, eps, eps_root, nu_dtype, True)),
+        scale_by_learning_rate(learning_rate),
+    )
+
+
+@public
+def nadamw(
+    learning_rate: Hyperparameter,
+    b1: Hyperparameter = 0.9,
+    b2: Hyperparameter = 0.999,
+    eps: Hyperparameter = 1e-8,
+    eps_root: Hyperparameter = 0.0,
+    weight_decay: Hyperparameter = 1e-4,
+    mu_dtype: Any = None,
+    nu_dtype: Any = None,
+    mask: Any = None,
+) -> GradientTransformation:
+    r"""NAdamW: NAdam with decoupled weight decay (Dozat 2016; Loshchilov & Hutter 2019).
+
+    $$\Delta\theta_t = -\eta\left(\frac{\beta_1\frac{\mu_t}{1-\beta_1^{t+1}}
+    + (1-\beta_1)\frac{g_t}{1-\beta_1^t}}{\sqrt{\hat\nu_t+\epsilon_{root}}+\epsilon}
+    + \lambda\,\theta_{t-1}\right)$$
+
+    Chain: `ratio(nesterov_ema(b1), <adam's denominator>)`, `add_decayed_weights(weight_decay, mask)`,
+    `scale_by_learning_rate(learning_rate)`: NAdam's ratio, then AdamW's decay. optax's
+    `nadamw` (its `adamw(nesterov=True)`), with optax's default $\lambda = 10^{-4}$.
+
+    Args:
+      learning_rate: $\eta \ge 0$.
+      b1: $\beta_1 \in [0, 1)$.
+      b2: $\beta_2 \in [0, 1)$.
+      eps: $\epsilon \ge 0$, outside the root.
+      eps_root: $\epsilon_{root} \ge 0$, inside the root.
+      weight_decay: $\lambda \ge 0$.
+      mu_dtype: the dtype $\mu$ is stored in.
+      nu_dtype: the dtype $\nu$ is stored in.
+      mask: which parameters decay (optax's meaning; see `add_decayed_weights`).
+    """
+    _check("nadamw", learning_rate, b1, b2, eps, eps_root, mu_dtype, nu_dtype)
+    validate("nadamw", "weight_decay", weight_decay, NONNEGATIVE)
+    return chain(
+        ratio(nesterov_ema(b1, state_dtype=mu_dtype), adam_denominator(b2, eps, eps_root, nu_dtype)),
+        add_decayed_weights(weight_decay, mask),
         scale_by_learning_rate(learning_rate),
     )

@@ -463,7 +463,205 @@ def _entries() -> list[Entry]:
 def _adaptive_entries() -> list[Entry]:
     """The adaptive family and the sign methods: radam, adamax(w), nadamw, yogi, adabelief, lion, sign_sgd,
     signum, rprop."""
-    return []
+    from gradxform import optimizers as o
+
+    moments = {"mu": "mu", "nu": "nu", "count": "count"}
+    adamax_optax = dict(learning_rate=0.02, b1=0.8, b2=0.99, eps=1e-6)
+    return [
+        Entry(
+            "radam",
+            o.radam,
+            "adaptive",
+            cases=(
+                Case(
+                    "non-default",
+                    dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6, eps_root=1e-8, threshold=6.0),
+                    Reference(
+                        "optax.radam",
+                        dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-6, eps_root=1e-8, threshold=6.0),
+                        moments,
+                    ),
+                ),
+                Case(
+                    "nesterov",
+                    dict(learning_rate=0.02, b1=0.85, b2=0.995, nesterov=True),
+                    Reference("optax.radam", dict(learning_rate=0.02, b1=0.85, b2=0.995, nesterov=True), moments),
+                ),
+            ),
+            alias_kwargs=(dict(learning_rate=5e-3),),
+            race_lr=_lr_table(ravine=0.3, rosenbrock=5e-3, saddle=0.1, digits=0.01),
+            state_names=("count", "mu", "nu"),
+        ),
+        Entry(
+            "adamax",
+            o.adamax,
+            "adaptive",
+            cases=(
+                Case("non-default", adamax_optax, Reference("optax.adamax", adamax_optax, moments)),
+                Case(
+                    "torch",
+                    adamax_optax,
+                    Reference("torch.optim.Adamax", dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6)),
+                ),
+            ),
+            alias_kwargs=(dict(learning_rate=1e-1),),
+            race_lr=_lr_table(ravine=0.3, rosenbrock=0.3, saddle=0.1, digits=0.01),
+            state_names=("count", "mu", "nu"),
+        ),
+        Entry(
+            "adamaxw",
+            o.adamaxw,
+            "adaptive",
+            needs_params=True,
+            cases=(
+                Case(
+                    "weight_decay=0.1",
+                    dict(adamax_optax, weight_decay=0.1),
+                    Reference("optax.adamaxw", dict(adamax_optax, weight_decay=0.1), moments),
+                ),
+                Case(
+                    "mask",
+                    dict(adamax_optax, weight_decay=0.1, mask=_matrices),
+                    Reference("optax.adamaxw", dict(adamax_optax, weight_decay=0.1, mask=_matrices), moments),
+                ),
+            ),
+            alias_kwargs=(dict(learning_rate=1e-1),),
+            race_lr=_lr_table(ravine=0.3, rosenbrock=0.3, saddle=0.1, digits=0.01),
+            state_names=("count", "mu", "nu"),
+        ),
+        Entry(
+            "nadamw",
+            o.nadamw,
+            "adam",
+            needs_params=True,
+            cases=(
+                Case(
+                    "non-default",
+                    dict(learning_rate=0.02, b1=0.85, b2=0.995, eps=1e-7, eps_root=1e-9, weight_decay=0.1),
+                    Reference(
+                        "optax.nadamw",
+                        dict(learning_rate=0.02, b1=0.85, b2=0.995, eps=1e-7, eps_root=1e-9, weight_decay=0.1),
+                        moments,
+                    ),
+                ),
+                Case(
+                    "mask",
+                    dict(learning_rate=0.01, weight_decay=0.05, mask=_matrices),
+                    Reference("optax.nadamw", dict(learning_rate=0.01, weight_decay=0.05, mask=_matrices), moments),
+                ),
+            ),
+            alias_kwargs=(dict(learning_rate=1e-2),),
+            race_lr=_lr_table(ravine=0.3, rosenbrock=0.1, saddle=0.05, digits=3e-3),
+            state_names=("count", "mu", "nu"),
+        ),
+        Entry(
+            "yogi",
+            o.yogi,
+            "adaptive",
+            cases=(
+                Case(
+                    "non-default",
+                    dict(learning_rate=0.05, b1=0.8, b2=0.99, eps=1e-4),
+                    Reference("optax.yogi", dict(learning_rate=0.05, b1=0.8, b2=0.99, eps=1e-4), moments),
+                ),
+            ),
+            alias_kwargs=(dict(learning_rate=1e-1),),
+            race_lr=_lr_table(ravine=0.1, rosenbrock=0.3, saddle=0.1, digits=0.01),
+            state_names=("count", "mu", "nu"),
+        ),
+        Entry(
+            "adabelief",
+            o.adabelief,
+            "adaptive",
+            cases=(
+                Case(
+                    "non-default",
+                    dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-10, eps_root=1e-12),
+                    Reference(
+                        "optax.adabelief", dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-10, eps_root=1e-12), moments
+                    ),
+                ),
+                Case(
+                    "nesterov",
+                    dict(learning_rate=0.02, b1=0.85, b2=0.995, eps=1e-8, nesterov=True),
+                    Reference(
+                        "optax.adabelief", dict(learning_rate=0.02, b1=0.85, b2=0.995, eps=1e-8, nesterov=True), moments
+                    ),
+                ),
+            ),
+            alias_kwargs=(dict(learning_rate=1e-2),),
+            race_lr=_lr_table(ravine=0.1, rosenbrock=0.3, saddle=0.03, digits=3e-3),
+            state_names=("count", "mu", "nu"),
+        ),
+        Entry(
+            "lion",
+            o.lion,
+            "sign",
+            needs_params=True,
+            supports_complex=False,
+            cases=(
+                Case(
+                    "non-default",
+                    dict(learning_rate=3e-3, b1=0.8, b2=0.95, weight_decay=0.05),
+                    Reference("optax.lion", dict(learning_rate=3e-3, b1=0.8, b2=0.95, weight_decay=0.05), {"mu": "mu"}),
+                ),
+                Case(
+                    "mask",
+                    dict(learning_rate=3e-3, weight_decay=0.1, mask=_matrices),
+                    Reference("optax.lion", dict(learning_rate=3e-3, weight_decay=0.1, mask=_matrices), {"mu": "mu"}),
+                ),
+            ),
+            alias_kwargs=(dict(learning_rate=1e-2, weight_decay=1e-4),),
+            race_lr=_lr_table(ravine=0.1, rosenbrock=0.01, saddle=0.03, digits=3e-3),
+            state_names=("mu",),
+        ),
+        Entry(
+            "sign_sgd",
+            o.sign_sgd,
+            "sign",
+            supports_complex=False,
+            cases=(Case("lr=0.02", dict(learning_rate=0.02), Reference("optax.sign_sgd", dict(learning_rate=0.02))),),
+            alias_kwargs=(dict(learning_rate=1e-1),),
+            alias_targets=("parabola",),  # as optax's test: Rosenbrock needs a decaying learning rate
+            race_lr=_lr_table(ravine=0.1, rosenbrock=3e-3, saddle=0.1, digits=1e-3),
+            state_names=(),
+        ),
+        Entry(
+            "signum",
+            o.signum,
+            "sign",
+            supports_complex=False,
+            cases=(
+                Case(
+                    "beta=0.8",
+                    dict(learning_rate=0.02, beta=0.8),
+                    Reference("optax.signum", dict(learning_rate=0.02, beta=0.8), {"mu": "ema"}),
+                ),
+            ),
+            alias_kwargs=(dict(learning_rate=1e-2),),
+            alias_targets=("parabola",),  # as optax's test: Rosenbrock needs a decaying learning rate
+            race_lr=_lr_table(ravine=0.03, rosenbrock=0.01, saddle=0.01, digits=3e-3),
+            state_names=("mu",),
+        ),
+        Entry(
+            "rprop",
+            o.rprop,
+            "sign",
+            supports_complex=False,
+            # No optax case: optax 0.2.8's rprop returns each update one step late (tests/test_zoo_adaptive.py
+            # checks ours against it shifted by that step); torch.optim.Rprop is the reference.
+            cases=(
+                Case(
+                    "torch",
+                    dict(learning_rate=0.02, eta_minus=0.4, eta_plus=1.3, min_step_size=1e-4, max_step_size=0.5),
+                    Reference("torch.optim.Rprop", dict(lr=0.02, etas=(0.4, 1.3), step_sizes=(1e-4, 0.5))),
+                ),
+            ),
+            alias_kwargs=(dict(learning_rate=1e-1),),
+            race_lr=_lr_table(ravine=0.01, rosenbrock=0.03, saddle=0.1, digits=1e-3),
+            state_names=("step_sizes", "prev_updates"),
+        ),
+    ]
 
 
 def _more_entries() -> list[Entry]:
@@ -1203,6 +1401,10 @@ def _torch_entries(t: Any) -> list[Entry]:
         "NAdam": [
             ("defaults", dict()),
             ("decoupled", dict(lr=1e-2, weight_decay=0.05, decoupled_weight_decay=True, momentum_decay=1e-2)),
+            (
+                "decoupled-betas-eps",
+                dict(lr=5e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.1, decoupled_weight_decay=True),
+            ),
             ("l2", dict(lr=1e-2, betas=(0.95, 0.99), weight_decay=0.02)),
         ],
         "Adafactor": [
@@ -1223,6 +1425,20 @@ def _torch_entries(t: Any) -> list[Entry]:
                 dict(lr=0.01, ns_coefficients=(2.0, -1.5, 0.5), eps=1e-6, adjust_lr_fn="original"),
             ),
         ],
+        "RAdam": [
+            ("defaults", dict()),
+            ("l2", dict(lr=2e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05)),
+            ("decoupled", dict(lr=3e-3, betas=(0.85, 0.995), weight_decay=0.1, decoupled_weight_decay=True)),
+        ],
+        "Adamax": [
+            ("defaults", dict()),
+            ("l2", dict(lr=1e-2, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05)),
+        ],
+        "Rprop": [
+            ("defaults", dict()),
+            ("non-default", dict(lr=0.02, etas=(0.4, 1.3), step_sizes=(1e-4, 0.5))),
+            ("lr-outside-step_sizes", dict(lr=1.0, etas=(0.3, 1.1), step_sizes=(1e-3, 0.2), maximize=True)),
+        ],
     }
     static = {
         "SGD": ("momentum", "dampening", "weight_decay"),
@@ -1230,6 +1446,7 @@ def _torch_entries(t: Any) -> list[Entry]:
         "Adagrad": ("lr_decay", "weight_decay"),
         "Muon": ("ns_steps",),
         "ASGD": ("weight_decay", "lambd"),
+        "Rprop": (),
     }
     race = {
         "SGD": dict(ravine=0.15, rosenbrock=3e-3, saddle=0.05, digits=0.5),
@@ -1241,6 +1458,9 @@ def _torch_entries(t: Any) -> list[Entry]:
         "NAdam": dict(ravine=0.3, rosenbrock=0.1, saddle=0.05, digits=3e-3),
         "ASGD": dict(ravine=0.1, rosenbrock=3e-3, saddle=0.03, digits=0.5),
         "Adafactor": dict(ravine=0.1, rosenbrock=0.1, saddle=0.01, digits=0.01),
+        "RAdam": dict(ravine=0.3, rosenbrock=5e-3, saddle=0.1, digits=3e-3),
+        "Adamax": dict(ravine=0.3, rosenbrock=0.3, saddle=0.1, digits=0.01),
+        "Rprop": dict(ravine=0.01, rosenbrock=0.03, saddle=0.1, digits=1e-3),
     }
     # torch.optim.Muon takes only matrices: it does not race (the race's surfaces are vectors).
     matrices_only = {"Muon"}
@@ -1259,7 +1479,7 @@ def _torch_entries(t: Any) -> list[Entry]:
             elementwise=name not in matrices_only and name != "Adafactor",
             matrix_math=name in matrices_only,
             param_ranks=(2,) if name in matrices_only else None,
-            supports_complex=name not in matrices_only,
+            supports_complex=name not in matrices_only and name != "Rprop",  # Rprop: a sign method, real only
             smooth=name not in matrices_only,
         )
         for name, cs in cases.items()

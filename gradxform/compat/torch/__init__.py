@@ -3,7 +3,20 @@ defaults and numerics."""
 
 from gradxform.compat.torch import lr_scheduler
 from gradxform.compat.torch.adafactor import Adafactor
-from gradxform.compat.torch.optimizers import ASGD, SGD, Adadelta, Adagrad, Adam, AdamW, Muon, NAdam, RMSprop
+from gradxform.compat.torch.optimizers import (
+    ASGD,
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    Muon,
+    NAdam,
+    RAdam,
+    RMSprop,
+    Rprop,
+)
 
 __all__ = [
     "SGD",
@@ -16,5 +29,8 @@ __all__ = [
     "ASGD",
     "Adafactor",
     "Muon",
+    "RAdam",
+    "Adamax",
+    "Rprop",
     "lr_scheduler",
 ]

@@ -40,12 +40,15 @@ from gradxform.blocks import (
     ema,
     ema_sq,
     ema_var,
+    infinity_moment,
     nesterov_ema,
     ratio,
+    rectification,
     running_max,
     scale,
     scale_by_adadelta,
     scale_by_learning_rate,
+    scale_by_rprop,
     sqrt,
     sum_sq,
     trace,
@@ -68,8 +71,22 @@ from gradxform.hyper import Hyperparameter, Range, is_concrete, is_zero, resolve
 from gradxform.hyper.validate import validate_int
 from gradxform.numerics import path_str
 from gradxform.numerics.dtypes import compute_dtype
+from gradxform.optimizers.sign import check_rprop
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "NAdam", "ASGD", "Muon"]
+__all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "RMSprop",
+    "Adagrad",
+    "Adadelta",
+    "NAdam",
+    "ASGD",
+    "Muon",
+    "RAdam",
+    "Adamax",
+    "Rprop",
+]
 
 
 def _nonzero(value: Hyperparameter) -> bool:
@@ -658,3 +675,100 @@ def Muon(
         return block.init(params)
 
     return as_transform(dataclasses.replace(block, init=init))
+
+
+@public
+def RAdam(
+    lr: Hyperparameter = 1e-3,
+    betas: Sequence[Hyperparameter] = (0.9, 0.999),
+    eps: Hyperparameter = 1e-8,
+    weight_decay: Hyperparameter = 0.0,
+    decoupled_weight_decay: bool = False,
+    *,
+    maximize: bool = False,
+) -> GradientTransformation:
+    r"""`torch.optim.RAdam`: the rectified step where $\rho_t > 5$, plain bias-corrected momentum before.
+
+    $$\Delta\theta = -\eta\,\hat m_t \cdot \begin{cases}
+    r_t\,\dfrac{\sqrt{1-\beta_2^t}}{\sqrt{v_t} + \epsilon} & \rho_t > 5\\ 1 & \text{else}\end{cases}$$
+
+    torch divides $\sqrt{v_t} + \epsilon$ (the *uncorrected* root plus eps) by $\sqrt{1-\beta_2^t}$,
+    where `gradxform.radam` (optax's form) adds eps to the corrected root. Chain:
+    `[add_decayed_weights]`, `ratio(chain(ema(b1), bias_correction(b1)), chain(ema_sq(b2), sqrt(),
+    add_eps(eps), bias_correction(b2, power=0.5), rectification(b2, 5.0, strict=True)))`,
+    `[add_decayed_weights]` (decoupled), `scale_by_learning_rate(lr)`.
+    """
+    who = "RAdam"
+    _lr(who, lr)
+    b1, b2 = _betas(who, betas)
+    validate(who, "eps", eps, 0.0)
+    validate(who, "weight_decay", weight_decay, 0.0)
+    validate_bool(who, "decoupled_weight_decay", decoupled_weight_decay)
+    denominator = chain(
+        ema_sq(b2), sqrt(), add_eps(eps), bias_correction(b2, power=0.5), rectification(b2, 5.0, strict=True)
+    )
+    return chain(
+        *_front(who, 0.0 if decoupled_weight_decay else weight_decay, maximize),
+        ratio(chain(ema(b1), bias_correction(b1)), denominator),
+        add_decayed_weights(weight_decay) if decoupled_weight_decay else identity(),
+        scale_by_learning_rate(lr),
+    )
+
+
+@public
+def Adamax(
+    lr: Hyperparameter = 2e-3,
+    betas: Sequence[Hyperparameter] = (0.9, 0.999),
+    eps: Hyperparameter = 1e-8,
+    weight_decay: Hyperparameter = 0.0,
+    *,
+    maximize: bool = False,
+) -> GradientTransformation:
+    r"""`torch.optim.Adamax`: coupled L2 weight decay, eps inside the maximum.
+
+    $$u_t = \max(\beta_2 u_{t-1}, |g_t| + \epsilon), \qquad
+    \Delta\theta = -\eta\,\frac{m_t / (1-\beta_1^t)}{u_t}$$
+
+    Chain: `[add_decayed_weights]`, `ratio(chain(ema(b1), bias_correction(b1)), infinity_moment(b2, eps))`,
+    `scale_by_learning_rate(lr)` (the same ratio as `gradxform.adamax`).
+    """
+    who = "Adamax"
+    _lr(who, lr)
+    b1, b2 = _betas(who, betas)
+    validate(who, "eps", eps, 0.0)
+    return chain(
+        *_front(who, weight_decay, maximize),
+        ratio(chain(ema(b1), bias_correction(b1)), infinity_moment(b2, eps)),
+        scale_by_learning_rate(lr),
+    )
+
+
+@public
+def Rprop(
+    lr: Hyperparameter = 1e-2,
+    etas: Sequence[Hyperparameter] = (0.5, 1.2),
+    step_sizes: Sequence[Hyperparameter] = (1e-6, 50.0),
+    *,
+    maximize: bool = False,
+) -> GradientTransformation:
+    r"""`torch.optim.Rprop`: `etas=(eta_minus, eta_plus)`, `step_sizes=(min, max)`.
+
+    The same block as `gradxform.rprop`, `scale_by_rprop`, then `scale(-1)`; torch clamps the
+    step sizes at every step, which changes only the first one (when `lr` lies outside
+    `step_sizes`): each element's first step size here is `lr` clamped to `step_sizes`.
+    """
+    who = "Rprop"
+    for name, pair in (("etas", etas), ("step_sizes", step_sizes)):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise ValueError(f"{who}: {name} must be a pair, got {pair!r}.")
+    (eta_minus, eta_plus), (lo, hi) = etas, step_sizes
+    check_rprop(who, lr, eta_minus, eta_plus, lo, hi, "lr", ("etas[0]", "etas[1]", "step_sizes[0]", "step_sizes[1]"))
+    if all(isinstance(x, (int, float)) for x in (lr, lo, hi)):
+        first = min(max(lr, lo), hi)
+    else:
+        first = jnp.clip(lr, lo, hi)
+    return chain(
+        scale(-1.0) if maximize else identity(),
+        scale_by_rprop(first, eta_minus, eta_plus, lo, hi),
+        scale(-1.0),
+    )
