@@ -643,6 +643,19 @@ def Muon(
 
     Chain: `_muon_momentum(momentum, nesterov)`, the bfloat16 Newton-Schulz, the `adjust_lr_fn`
     factor (`scale_by_shape`), `add_decayed_weights(weight_decay)`, `scale_by_learning_rate(lr)`.
+    Args:
+      lr: $\gamma$ (torch's default `1e-3`).
+      weight_decay: $\lambda$, decoupled.
+      momentum: $\mu$ of the buffer.
+      nesterov: apply the Nesterov look-ahead $\mathrm{lerp}(g_t, B_t, \mu)$.
+      ns_coefficients: $(a, b, c)$ of the Newton-Schulz polynomial.
+      eps: $\epsilon$, the floor of the Frobenius norm.
+      ns_steps: $k$, the Newton-Schulz iterations.
+      adjust_lr_fn: `None` or `"original"` for $\sqrt{\max(1, A/B)}$, `"match_rms_adamw"` for
+        $0.2\sqrt{\max(A, B)}$.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "Muon"
     _lr(who, lr)
@@ -697,6 +710,16 @@ def RAdam(
     `[add_decayed_weights]`, `ratio(chain(ema(b1), bias_correction(b1)), chain(ema_sq(b2), sqrt(),
     add_eps(eps), bias_correction(b2, power=0.5), rectification(b2, 5.0, strict=True)))`,
     `[add_decayed_weights]` (decoupled), `scale_by_learning_rate(lr)`.
+    Args:
+      lr: $\eta$ (torch's default `1e-3`).
+      betas: $(\beta_1, \beta_2)$.
+      eps: $\epsilon$, added to the uncorrected root.
+      weight_decay: $\lambda$ (coupled L2 unless `decoupled_weight_decay`).
+      decoupled_weight_decay: AdamW-style decay, $-\eta\lambda\theta$.
+      maximize: ascend instead of descend.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "RAdam"
     _lr(who, lr)
@@ -731,6 +754,15 @@ def Adamax(
 
     Chain: `[add_decayed_weights]`, `ratio(chain(ema(b1), bias_correction(b1)), infinity_moment(b2, eps))`,
     `scale_by_learning_rate(lr)` (the same ratio as `gradxform.adamax`).
+    Args:
+      lr: $\eta$ (torch's default `2e-3`).
+      betas: $(\beta_1, \beta_2)$.
+      eps: $\epsilon$, inside the maximum.
+      weight_decay: $\lambda$, coupled L2.
+      maximize: ascend instead of descend.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "Adamax"
     _lr(who, lr)
@@ -756,6 +788,14 @@ def Rprop(
     The same block as `gradxform.rprop`, `scale_by_rprop`, then `scale(-1)`; torch clamps the
     step sizes at every step, which changes only the first one (when `lr` lies outside
     `step_sizes`): each element's first step size here is `lr` clamped to `step_sizes`.
+    Args:
+      lr: the first step size of every element (torch's default `1e-2`), clamped to `step_sizes`.
+      etas: $(\eta^-, \eta^+)$, the factors a step size shrinks by on a sign change and grows by otherwise.
+      step_sizes: the step sizes' bounds $(\Delta_{\min}, \Delta_{\max})$.
+      maximize: ascend instead of descend.
+
+    Returns:
+      A `GradientTransformation`.
     """
     who = "Rprop"
     for name, pair in (("etas", etas), ("step_sizes", step_sizes)):
