@@ -28,10 +28,11 @@ class _Parser(argparse.ArgumentParser):
 
 def _csv(choices: Sequence[str], what: str):
     def parse(text: str) -> list[str]:
-        names = [t.strip().lower() for t in text.split(",") if t.strip()]
+        by_lower = {c.lower(): c for c in choices}  # case-insensitive: "Adam", "compat.torch.adam" both work
+        names = [by_lower.get(t.strip().lower(), t.strip()) for t in text.split(",") if t.strip()]
         if not names:
             raise argparse.ArgumentTypeError(f"empty list of {what}s; choose from {', '.join(choices)}")
-        if names == ["all"]:
+        if [n.lower() for n in names] == ["all"]:
             return list(choices)
         bad = [n for n in names if n not in choices]
         if bad:
