@@ -437,7 +437,93 @@ def _matrix_entries() -> list[Entry]:
 
 def _averaging_entries() -> list[Entry]:
     """Evaluation weights and wrappers: schedule-free methods, ema_params, swa, lookahead, sam, reduce_on_plateau."""
-    return []
+    from gradxform import optimizers as o
+    from gradxform import wrappers as w
+
+    sf_state = {"z": "z", "weight_sum": "weight_sum", "max_lr": "max_lr", "b1": "b1"}
+    # Learning rates and warmups whose schedule is exact in float32: optax evaluates its schedules at an int32
+    # count, in float32 even under x64, so other values differ from ours by float32 rounding in float64 runs.
+    sf_sgd = dict(learning_rate=0.5, warmup_steps=16, b1=0.8, weight_decay=1e-3, weight_lr_power=1.5)
+    sf_adamw = dict(
+        learning_rate=2**-7, warmup_steps=8, b1=0.85, b2=0.99, eps=1e-6, weight_decay=0.05, weight_lr_power=1.0
+    )
+    return [
+        Entry(
+            "schedule_free_sgd",
+            o.schedule_free_sgd,
+            "schedule_free",
+            needs_params=True,
+            cases=(
+                Case(
+                    "non-default",
+                    sf_sgd,
+                    Reference("optax.contrib.schedule_free_sgd", sf_sgd, sf_state),
+                ),
+                Case(
+                    "no warmup, no decay",
+                    dict(learning_rate=0.3, b1=0.95),
+                    Reference("optax.contrib.schedule_free_sgd", dict(learning_rate=0.3, b1=0.95), sf_state),
+                ),
+            ),
+            static_args=("warmup_steps",),
+            state_names=("z", "weight_sum", "max_lr", "b1"),
+        ),
+        Entry(
+            "schedule_free_adamw",
+            o.schedule_free_adamw,
+            "schedule_free",
+            needs_params=True,
+            cases=(
+                Case(
+                    "non-default",
+                    sf_adamw,
+                    Reference("optax.contrib.schedule_free_adamw", sf_adamw, {**sf_state, "nu": "nu"}),
+                ),
+            ),
+            static_args=("warmup_steps",),
+            state_names=("z", "weight_sum", "max_lr", "b1", "nu"),
+        ),
+        Entry(
+            "schedule_free",
+            w.schedule_free,
+            "wrappers",
+            kind="wrapper",
+            lr_arg=None,
+            example=lambda lr: w.schedule_free(o.adam(lr, b1=0.0), lr),
+            needs_params=True,
+            state_names=("count", "mu", "nu", "z", "weight_sum"),
+        ),
+        Entry(
+            "ema_params",
+            w.ema_params,
+            "wrappers",
+            kind="wrapper",
+            lr_arg=None,
+            example=lambda lr: w.ema_params(o.adam(lr), decay=0.9),
+            needs_params=True,
+            state_names=("count", "mu", "nu", "ema", "weight"),
+        ),
+        Entry(
+            "swa",
+            w.swa,
+            "wrappers",
+            kind="wrapper",
+            lr_arg=None,
+            example=lambda lr: w.swa(o.adam(lr), start=2, every=2),
+            needs_params=True,
+            state_names=("count", "mu", "nu", "average", "n_averaged"),
+        ),
+        Entry(
+            "lookahead",
+            w.lookahead,
+            "wrappers",
+            kind="wrapper",
+            lr_arg=None,
+            example=lambda lr: w.lookahead(o.adam(lr), sync_period=2, slow_step_size=0.5),
+            needs_params=True,
+            state_names=("count", "mu", "nu", "slow", "steps_since_sync"),
+        ),
+    ]
 
 
 def _lr_free_entries() -> list[Entry]:
