@@ -1,12 +1,17 @@
 """The registry's references made runnable: optax and torch.optim resolved by name, trajectories as one scan.
 
 Every registry-driven suite (parity, low precision, properties, transforms,
-inject, checkpoints, sharding) draws its optimizers from `gradxform.registry`,
-so a new entry is covered without editing a test.
+inject, checkpoints, sharding) draws its optimizers from `ENTRIES` here: the
+registry's entries, those whose `update` reads extra arguments (`value=`,
+`value_fn=`, `grad_fn=`) made to supply them from the parameters (the loss
+`loss_of`), so every suite calls `tx.update(g, s, p)` alike and a new entry is
+covered without editing a test.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import importlib
 import warnings
 
@@ -17,7 +22,58 @@ import pytest
 
 import gradxform as gx
 
-ENTRIES = gx.registry.entries()
+
+def loss_of(params) -> jax.Array:
+    """The loss the suites supply as `value=`: $\\tfrac12\\sum |p|^2$ over the leaves, in float32 or wider."""
+    leaves = [jnp.asarray(x) for x in jax.tree.leaves(params)]
+    wide = [x.astype(jnp.promote_types(x.dtype, jnp.float32)) for x in leaves]
+    return sum((0.5 * jnp.sum(jnp.abs(x) ** 2) for x in wide), jnp.zeros((), jnp.float32))
+
+
+def extra_for(names, params) -> dict:
+    """The extra arguments `names` for `update` at `params`: the loss `loss_of`, it as a function, its gradient."""
+    given = {"value": lambda: loss_of(params), "value_fn": lambda: loss_of, "grad_fn": lambda: lambda p: p}
+    return {n: given[n]() for n in names}
+
+
+def supplied(tx):
+    """`tx` (a gradxform transform) supplying the extra arguments it reads from the parameters (or the updates),
+    unless they are passed; its name, state and other properties unchanged."""
+    block = gx.core.block_of(tx)
+    if not block.extra_args:
+        return tx
+
+    def update(updates, state, params, count, extra_args):
+        at = updates if params is None else params
+        return block.update(updates, state, params, count, {**extra_for(block.extra_args, at), **extra_args})
+
+    return gx.core.as_transform(dataclasses.replace(block, update=update, extra_args=()))
+
+
+def reference_supplied(tx, names):
+    """A reference transform (optax) given the extra arguments `names` at the parameters, as `supplied` gives ours."""
+    if not names:
+        return tx
+    return gx.GradientTransformation(
+        tx.init, lambda u, s, p=None: tx.update(u, s, p, **extra_for(names, u if p is None else p))
+    )
+
+
+def _supplying(entry):
+    if not entry.extra_args:
+        return entry
+    factory = functools.wraps(entry.factory)(lambda *a, **k: supplied(entry.factory(*a, **k)))
+    example = None if entry.example is None else (lambda lr: supplied(entry.example(lr)))
+    return dataclasses.replace(entry, factory=factory, example=example)
+
+
+ENTRIES = [_supplying(e) for e in gx.registry.entries()]
+"""The registry's entries, each supplying the extra arguments its `update` reads (see the module docstring)."""
+
+
+def registry_entries(kind: str | None = None) -> list:
+    """`ENTRIES` (of one kind)."""
+    return [e for e in ENTRIES if kind is None or e.kind == kind]
 
 
 def resolve(target: str):

@@ -29,10 +29,11 @@ import gradxform as gx
 from gradxform.compat import torch as gxt
 from gradxform.core import Layout, make_block, per_param
 from gradxform.distributed import init_sharded, map_state, state_sharding, zero1, zero1_sharding
+from tests.refs import registry_entries
 
 LR = 1e-2
 STEPS = 4
-ENTRIES = {e.name: e for e in gx.registry.entries() if e.kind in ("optimizer", "torch", "wrapper")}
+ENTRIES = {e.name: e for e in registry_entries() if e.kind in ("optimizer", "torch", "wrapper")}
 SHAPES = {"w": (32, 16), "b": (16,), "v": (6,), "s": ()}
 # Tensor/FSDP-style: each parameter sharded its own way, some replicated.
 SPECS = {"w": P("data", "model"), "b": P("model"), "v": P(), "s": P()}

@@ -9,6 +9,7 @@ import optax
 import pytest
 
 import gradxform as gx
+from tests.refs import registry_entries
 
 
 def _tree(key):
@@ -53,7 +54,7 @@ def test_gradient_arrives_flat_and_equals_tree_gradient():
         np.testing.assert_allclose(np.asarray(a, np.float32), np.asarray(b, np.float32), rtol=1e-6, atol=1e-7)
 
 
-ELEMENTWISE = [pytest.param(e.build, id=e.name) for e in gx.registry.entries() if e.elementwise]
+ELEMENTWISE = [pytest.param(e.build, id=e.name) for e in registry_entries() if e.elementwise]
 
 
 @pytest.mark.parametrize("make", [*ELEMENTWISE, pytest.param(lambda lr: optax.adam(lr), id="optax-adam")])
@@ -77,7 +78,7 @@ def test_flat_training_matches_tree_training(make):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("entry", [e for e in gx.registry.entries() if not e.elementwise], ids=lambda e: e.name)
+@pytest.mark.parametrize("entry", [e for e in registry_entries() if not e.elementwise], ids=lambda e: e.name)
 def test_flat_params_refuse_what_looks_at_whole_leaves(entry):
     flat = gx.flatten_params({"w": jnp.ones((2, 3)), "b": jnp.zeros(3)})
     with pytest.raises(TypeError, match="cannot run on FlatParams"):
@@ -281,7 +282,7 @@ def test_runtime_offsets_give_the_same_views_and_gradient():
         flat.with_offsets(offsets[:-1])
 
 
-@pytest.mark.parametrize("entry", gx.registry.entries(), ids=lambda e: e.name)
+@pytest.mark.parametrize("entry", registry_entries(), ids=lambda e: e.name)
 def test_every_state_can_be_donated(entry):
     """init returns distinct buffers (no array serves two leaves), so a donated step runs for every entry,
     and inject_hyperparams' state too."""

@@ -11,6 +11,7 @@ import pytest
 import gradxform as gx
 from gradxform import schedules as S
 from tests._compile_count import count_compiles
+from tests.refs import registry_entries
 
 W = jnp.arange(1.0, 6.0)
 
@@ -44,7 +45,7 @@ def trajectory(tx, steps=200, dtype=jnp.float32):
 # Every optimizer of the registry, at each of its parity settings (optax's and torch's argument names).
 PARITY = [
     pytest.param(e, dict(c.kwargs), id=f"{e.name}[{c.label}]")
-    for e in gx.registry.entries()
+    for e in registry_entries()
     if e.kind in ("optimizer", "torch")
     for c in e.cases
 ]

@@ -9,8 +9,9 @@ import pytest
 
 import gradxform as gx
 from tests.helpers import grad_stream, make_tree, max_rel_err
+from tests.refs import registry_entries
 
-FACTORIES = {e.name: e.build for e in gx.registry.entries()}
+FACTORIES = {e.name: e.build for e in registry_entries()}
 
 
 def _train(make, lr, params, grads, steps):

@@ -46,8 +46,9 @@ def test_entry_is_consistent_with_its_factory(entry):
         assert set(case.kwargs) <= set(sig), (case.label, set(case.kwargs) - set(sig))
     if entry.race_lr is not None:
         assert set(entry.race_lr) == set(gx.registry.RACE_PROBLEMS) and min(entry.race_lr.values()) > 0
-    tx = entry.build(1e-2)
+    tx = gx.registry.entry(entry.name).build(1e-2)  # the registry's own, not the suites' supplying form
     assert block_of(tx).per_leaf == (not entry.elementwise)
+    assert block_of(tx).extra_args == entry.extra_args  # what update reads is declared, in order
 
 
 @pytest.mark.parametrize("entry", entries())

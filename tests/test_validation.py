@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import gradxform as gx
+from tests.refs import registry_entries
 
 
 @pytest.mark.parametrize(
@@ -151,7 +152,7 @@ def test_a_bad_dtype_names_the_optimizers_own_argument():
         gx.rmsprop(1e-3, centered="no")
 
 
-@pytest.mark.parametrize("entry", gx.registry.entries(), ids=lambda e: e.name)
+@pytest.mark.parametrize("entry", registry_entries(), ids=lambda e: e.name)
 def test_every_optimizers_errors_are_led_by_its_name_with_one_type_per_fault(entry):
     """Whichever block finds the problem, the message starts with the function the user called."""
     name = entry.factory.__name__

@@ -119,6 +119,7 @@ def elementwise(
     step: bool = False,
     with_params: bool = False,
     dtypes: bool = False,
+    extra: tuple[str, ...] = (),
 ) -> GradientTransformation:
     """A block whose update is `fn` applied leaf by leaf (see the module docstring).
 
@@ -134,6 +135,7 @@ def elementwise(
       step: `fn` reads `h.t` (and `h.count`).
       with_params: `fn` also takes the parameter leaf (`update` then needs `params`).
       dtypes: `fn` also takes `dtypes=`, the dtypes its moments (and parameter) are stored in.
+      extra: scalar extra arguments of `update` that `fn` reads as `h.<name>` (`("value",)`: the loss).
     """
     hyper = dict(hyper or {})
     for key, (value, rng) in hyper.items():
@@ -160,6 +162,7 @@ def elementwise(
             for dt in narrow:
                 check_rounding(name, k, v, rng, dt)
         values = {k: resolve(v, count, k) for k, (v, _) in hyper.items()}
+        values.update({k: resolve(extra_args[k], count, k) for k in extra})
         trees = moments + ([params] if with_params else [])
         results = map_leaves(fn, values, count if needs_step else None, updates, *trees, dtypes=dtypes)
         if state is None:
@@ -168,4 +171,4 @@ def elementwise(
         new = [stored(field(updates, results, i + 1), m) for i, m in enumerate(moments)]
         return out, state(*new)
 
-    return make_block(name, init, update, needs_step=needs_step, stateless=state is None)
+    return make_block(name, init, update, needs_step=needs_step, stateless=state is None, extra_args=tuple(extra))

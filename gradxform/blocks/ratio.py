@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import jax
 
 from gradxform.core.combine import identity
-from gradxform.core.transform import Block, GradientTransformation, as_transform, block_of
+from gradxform.core.transform import Block, GradientTransformation, as_transform, block_of, union_extra_args
 
 
 class RatioState(NamedTuple):
@@ -48,5 +48,6 @@ def ratio(numerator: GradientTransformation | None, denominator: GradientTransfo
             needs_step=num.needs_step or den.needs_step,
             stateless=num.stateless and den.stateless,
             per_leaf=num.per_leaf or den.per_leaf,
+            extra_args=union_extra_args((num, den)),
         )
     )

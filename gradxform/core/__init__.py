@@ -34,6 +34,7 @@ from gradxform.core.transform import (
     public,
     renamed,
     require_transform,
+    union_extra_args,
 )
 from gradxform.core.updates import apply_updates
 
@@ -64,4 +65,5 @@ __all__ = [
     "tree_get_all_with_path",
     "tree_map_params",
     "tree_set",
+    "union_extra_args",
 ]

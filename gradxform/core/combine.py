@@ -14,6 +14,7 @@ from gradxform.core.transform import (
     as_transform,
     block_of,
     make_block,
+    union_extra_args,
 )
 from gradxform.errors import lead
 
@@ -65,6 +66,7 @@ def chain_blocks(blocks: list[Block], name: str | None = None) -> GradientTransf
             needs_step=any(b.needs_step for b in blocks),
             stateless=not stateful,
             per_leaf=any(b.per_leaf for b in blocks),
+            extra_args=union_extra_args(blocks),
         )
     )
 

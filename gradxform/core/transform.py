@@ -102,6 +102,9 @@ class Block:
         then keeps no slot for it.
       per_leaf: the block looks at whole leaves (their norms or shapes), so its result
         changes if the leaves are concatenated; `gradxform.FlatParams` refuses it.
+      extra_args: the keyword arguments of `update` the block reads (`"value"`: the loss at
+        `params`; `"value_fn"`: `params -> loss`; `"grad_fn"`: `params -> gradient`); the root form
+        refuses an update without them, and `gradxform.train_step` passes them.
     """
 
     name: str | None
@@ -110,6 +113,23 @@ class Block:
     needs_step: bool = False
     stateless: bool = False
     per_leaf: bool = False
+    extra_args: tuple[str, ...] = ()
+
+
+EXTRA_ARGS = {
+    "value": "the loss at params",
+    "value_fn": "a function params -> loss",
+    "grad_fn": "a function params -> gradient of the loss",
+}
+"""The extra arguments a block may read, and what each is."""
+
+
+def union_extra_args(blocks: Any) -> tuple[str, ...]:
+    """The extra arguments any of `blocks` reads, in first-seen order."""
+    out: list[str] = []
+    for b in blocks:
+        out += [n for n in b.extra_args if n not in out]
+    return tuple(out)
 
 
 _BLOCK = "__gradxform_block__"
@@ -190,7 +210,7 @@ def own_step(block: Block) -> Block:
         out, inner = block.update(updates, state.inner_state, params, state.count, extra_args)
         return out, StepState(safe_increment(state.count), inner)
 
-    return Block(block.name, init, update, needs_step=False, stateless=False, per_leaf=block.per_leaf)
+    return dataclasses.replace(block, init=init, update=update, needs_step=False, stateless=False)
 
 
 def as_transform(block: Block) -> GradientTransformation:
@@ -213,6 +233,15 @@ def as_transform(block: Block) -> GradientTransformation:
         with user_function(block.name):
             updates, params = as_arrays(updates), as_arrays(params)
             check_inexact(updates, who, "updates")
+            missing = [n for n in block.extra_args if extra_args.get(n) is None]
+            if missing:
+                raise TypeError(
+                    f"{lead(who)}: update needs "
+                    + ", ".join(f"{n}= ({EXTRA_ARGS.get(n, 'an extra argument')})" for n in missing)
+                    + "; call tx.update(grads, state, params, "
+                    + ", ".join(f"{n}=..." for n in missing)
+                    + "), or let gradxform.train_step pass it."
+                )
             if params is not None:  # before anything is computed; stateless optimizers have no state to check
                 check_match(updates, params, who, against="params")
             out, state = root.update(updates, state, params, None, extra_args)
@@ -230,9 +259,13 @@ def make_block(
     needs_step: bool = False,
     stateless: bool = False,
     per_leaf: bool = False,
+    extra_args: tuple[str, ...] = (),
 ) -> GradientTransformation:
     """A gradxform transform from a block's `init` and `update` (see `Block`)."""
-    return as_transform(Block(name, init, update, needs_step, stateless, per_leaf))
+    unknown = [n for n in extra_args if n not in EXTRA_ARGS]
+    if unknown:
+        raise ValueError(f"make_block: unknown extra arguments {unknown}; known: {', '.join(EXTRA_ARGS)}.")
+    return as_transform(Block(name, init, update, needs_step, stateless, per_leaf, tuple(extra_args)))
 
 
 def renamed(tx: GradientTransformation, name: str) -> GradientTransformation:

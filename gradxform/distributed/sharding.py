@@ -292,4 +292,6 @@ def zero1(tx: GradientTransformation, param_sharding: PyTree, axis: str = "data"
         out, state = block.update(g, state, p, count, extra_args)
         return _constrain(out, param_sharding), place_state(state, updates, split)
 
-    return make_block("zero1", init, update, needs_step=block.needs_step, per_leaf=block.per_leaf)
+    return make_block(
+        "zero1", init, update, needs_step=block.needs_step, per_leaf=block.per_leaf, extra_args=block.extra_args
+    )

@@ -201,7 +201,8 @@ def inject_hyperparams(
             out, inner_state = inner(hyperparams).update(updates, state.inner_state, params, state.count, extra_args)
             return out, InjectHyperparamsState(safe_increment(state.count), hyperparams, inner_state)
 
-        return make_block(factory_name, init, update)
+        probe = inner(values_at(zero_count(), dict(numeric)))
+        return make_block(factory_name, init, update, extra_args=probe.extra_args)
 
     wrapped.__name__ = f"inject_hyperparams({getattr(factory, '__name__', 'factory')})"
     wrapped.__doc__ = f"{getattr(factory, '__name__', 'factory')} with live hyperparameters.\n\n{factory.__doc__ or ''}"

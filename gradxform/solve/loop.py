@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 
 import jax
 
-from gradxform.core import GradientTransformation, apply_updates
+from gradxform.core import GradientTransformation, apply_updates, block_of
 from gradxform.numerics import PyTree
 
 
@@ -26,12 +26,24 @@ def train_step(loss_fn: Callable[..., Any], tx: GradientTransformation, *, has_a
       loss_fn: `loss_fn(params, *batch) -> scalar` (or `(scalar, aux)` with `has_aux`).
       tx: the optimizer.
       has_aux: `loss_fn` also returns auxiliary data.
+
+    The extra arguments the optimizer reads (`gradxform.Block.extra_args`) are passed
+    for the current batch: `value=` the loss at `params`, `value_fn=` the loss as a
+    function of the parameters, `grad_fn=` its gradient.
     """
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=has_aux)
+    value_and_grad = jax.value_and_grad(loss_fn, has_aux=has_aux)
+    needs = block_of(tx, "train_step").extra_args
 
     def step(params, state, *batch):
-        out, grads = grad_fn(params, *batch)
-        updates, state = tx.update(grads, state, params)
+        out, grads = value_and_grad(params, *batch)
+        loss = out[0] if has_aux else out
+
+        def value_fn(p):
+            v = loss_fn(p, *batch)
+            return v[0] if has_aux else v
+
+        given = dict(value=loss, value_fn=value_fn, grad_fn=jax.grad(value_fn))
+        updates, state = tx.update(grads, state, params, **{k: given[k] for k in needs})
         params = apply_updates(params, updates)
         return (params, state, *out) if has_aux else (params, state, out)
 

@@ -69,4 +69,4 @@ def accumulate(inner: GradientTransformation, k: int) -> GradientTransformation:
         micro = jnp.where(emit, zero_count(), jnp.clip(state.micro_step, 0, k - 1) + 1)
         return out, AccumulateState(micro, new_acc, inner_state)
 
-    return make_block("accumulate", init, update, per_leaf=block.per_leaf)
+    return make_block("accumulate", init, update, per_leaf=block.per_leaf, extra_args=block.extra_args)

@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradxform.core import EmptyState, GradientTransformation, block_of, make_block, public
+from gradxform.core import EmptyState, GradientTransformation, block_of, make_block, public, union_extra_args
 from gradxform.errors import lead
 from gradxform.wrappers.labels import bool_label, hashable_label, leaf_labels, merge, select
 
@@ -69,7 +69,7 @@ def masked(inner: GradientTransformation, mask: Mask) -> GradientTransformation:
         return merge(updates, flat, {True: out, False: select(updates, flat, False)}), MaskedState(inner_state)
 
     # Masks choose whole leaves, so on FlatParams (one leaf per dtype) they would mean something else: refused.
-    return make_block("masked", init, update, needs_step=block.needs_step, per_leaf=True)
+    return make_block("masked", init, update, needs_step=block.needs_step, per_leaf=True, extra_args=block.extra_args)
 
 
 @public
@@ -152,4 +152,5 @@ def partition(
         update,
         needs_step=any(b.needs_step for b in blocks.values()),
         per_leaf=True,  # labels choose whole leaves
+        extra_args=union_extra_args(blocks.values()),
     )

@@ -91,4 +91,4 @@ def skip_nonfinite(inner: GradientTransformation, max_consecutive: int = 5) -> G
         )
         return out, new_state
 
-    return make_block("skip_nonfinite", init, update, per_leaf=block.per_leaf)
+    return make_block("skip_nonfinite", init, update, per_leaf=block.per_leaf, extra_args=block.extra_args)
