@@ -166,7 +166,12 @@ def schedule_free(
         return field(base, results, 0), ScheduleFreeState(b, total, max_lr, z, inner_state)
 
     return make_block(
-        who, init, update, needs_step=block.needs_step or is_schedule(learning_rate), per_leaf=block.per_leaf
+        who,
+        init,
+        update,
+        needs_step=block.needs_step or is_schedule(learning_rate),
+        per_leaf=block.per_leaf,
+        extra_args=block.extra_args,
     )
 
 
@@ -245,7 +250,12 @@ def ema_params(
         return out, EmaParamsState(ema, weight if debias else state.weight, inner_state)
 
     return make_block(
-        "ema_params", init, update, needs_step=block.needs_step or is_schedule(decay), per_leaf=block.per_leaf
+        "ema_params",
+        init,
+        update,
+        needs_step=block.needs_step or is_schedule(decay),
+        per_leaf=block.per_leaf,
+        extra_args=block.extra_args,
     )
 
 
@@ -311,7 +321,7 @@ def swa(inner: GradientTransformation, start: int, every: int = 1, state_dtype: 
         average = stored(map_leaves(one, values, None, state.average, _new_params(params, out)), state.average)
         return out, SwaState(average, n, inner_state)
 
-    return make_block("swa", init, update, needs_step=True, per_leaf=block.per_leaf)
+    return make_block("swa", init, update, needs_step=True, per_leaf=block.per_leaf, extra_args=block.extra_args)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -389,4 +399,6 @@ def lookahead(
         return field(out, results, 0), LookaheadState(slow, steps, inner_state)
 
     needs_step = block.needs_step or is_schedule(slow_step_size)  # own_step: a reset inner needs none from here
-    return make_block("lookahead", init, update, needs_step=needs_step, per_leaf=block.per_leaf)
+    return make_block(
+        "lookahead", init, update, needs_step=needs_step, per_leaf=block.per_leaf, extra_args=block.extra_args
+    )
