@@ -1,4 +1,5 @@
-"""accumulate with a schedule of k, against optax.MultiSteps(every_k_schedule=...)."""
+"""accumulate with a schedule of k, against optax.MultiSteps(every_k_schedule=...); reduce_on_plateau's scales
+against optax.contrib.reduce_on_plateau on the same losses."""
 
 from __future__ import annotations
 
@@ -80,3 +81,77 @@ def test_accumulate_refuses_both_or_neither_and_bad_schedules():
     with pytest.raises(ValueError, match=r"^accumulate: every_k_schedule returned shape \[2\]"):
         tx.update(p, state, p)
     np.testing.assert_array_equal(gx.tree_get(state, "acc")["w"], 0.0)
+
+
+def _losses(n=400, seed=0):
+    """Descends, then plateaus with noise, then descends again: reductions, cooldowns and recoveries."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    base = np.where(t < 100, 10.0 - 0.05 * t, np.where(t < 250, 5.0, 5.0 - 0.02 * (t - 250)))
+    return base + 0.05 * rng.normal(size=n)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(),
+        dict(factor=0.5, patience=3, rtol=1e-3, atol=1e-2, cooldown=4, accumulation_size=3, min_scale=0.05),
+        dict(factor=0.9, patience=1, rtol=0.0, atol=0.1, cooldown=1),
+        dict(factor=0.3, patience=5, rtol=1e-2, min_scale=2.0),  # a floor above 1: optax raises the scale to it
+    ],
+    ids=["defaults", "non-default", "atol-only", "min_scale-above-1"],
+)
+def test_reduce_on_plateau_scales_equal_optax_on_the_same_losses(kwargs):
+    with jax.enable_x64(True):
+        losses = jnp.asarray(_losses())
+        ours, theirs = gx.reduce_on_plateau(**kwargs), optax.contrib.reduce_on_plateau(**kwargs)
+        g = {"w": jnp.ones(3, jnp.float64)}
+
+        def scales(tx):
+            def body(s, v):
+                u, s = tx.update(g, s, g, value=v)
+                return s, u["w"][0]
+
+            return jax.jit(lambda vs: jax.lax.scan(body, tx.init(g), vs))(losses)
+
+        s1, a = scales(ours)
+        s2, b = scales(theirs)
+        worst = float(jnp.max(jnp.abs(a - b) / jnp.abs(b)))
+        print(f"reduce_on_plateau{kwargs}: max relative difference of the scales {worst:.2e}")
+        assert worst <= 1e-12
+        assert len(np.unique(np.concatenate([[1.0], np.asarray(a)]))) >= 2  # the scale changed
+        for name in ("best_value", "plateau_count", "cooldown_count", "scale"):
+            np.testing.assert_allclose(np.asarray(getattr(s1, name)), np.asarray(getattr(s2, name)), rtol=1e-12)
+
+
+def test_reduce_on_plateau_reads_the_loss_from_train_step_and_refuses_an_update_without_it():
+    tx = gx.chain(gx.sgd(0.1), gx.reduce_on_plateau(patience=1, factor=0.5))
+    p = {"w": jnp.ones(2)}
+    state = tx.init(p)
+    with pytest.raises(TypeError, match=r"^chain: update needs value="):
+        tx.update(p, state, p)
+    with pytest.raises(ValueError, match=r"^reduce_on_plateau: value must be a scalar"):
+        tx.update(p, state, p, value=jnp.ones(2))
+    step = jax.jit(gx.train_step(lambda q: 0.0 * jnp.sum(q["w"]) + 1.0, tx))  # a flat loss: no improvement
+    for _ in range(3):
+        p, state, _ = step(p, state)
+    assert float(gx.tree_get(state, "scale")) == 0.25  # improved once (from inf), then two flat windows
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(factor=1.0), r"^reduce_on_plateau: factor=1.0 is out of range; allowed: \(0, 1\)"),
+        (dict(factor=0.0), r"^reduce_on_plateau: factor=0.0 is out of range"),
+        (dict(rtol=0.0, atol=0.0), r"^reduce_on_plateau: rtol and atol are both 0"),
+        (dict(rtol=1.5), r"^reduce_on_plateau: rtol=1.5 is out of range"),
+        (dict(atol=-1.0), r"^reduce_on_plateau: atol=-1.0 is out of range"),
+        (dict(patience=0), r"^reduce_on_plateau: patience=0 must be an int >= 1"),
+        (dict(cooldown=-1), r"^reduce_on_plateau: cooldown=-1 must be an int >= 0"),
+        (dict(accumulation_size=0), r"^reduce_on_plateau: accumulation_size=0 must be an int >= 1"),
+        (dict(min_scale=-0.1), r"^reduce_on_plateau: min_scale=-0.1 is out of range"),
+    ],
+)
+def test_reduce_on_plateau_refuses_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        gx.reduce_on_plateau(**kwargs)

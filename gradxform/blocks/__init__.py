@@ -3,7 +3,8 @@
 Modules by idea: `moments` (moving averages, sums, maxima), `correction` (bias
 correction, Nesterov look-ahead), `momentum` (heavy-ball trace), `scaling`
 (factor, learning rate, eps, square root), `weight_decay`, `ratio` (one branch
-divided by another), `adadelta` (the feedback of past updates), `clipping`; and
+divided by another), `adadelta` (the feedback of past updates), `clipping`,
+`plateau` (the step reduced when the loss stops improving); and
 `base`, the skeleton they are built on.
 """
 
@@ -23,6 +24,7 @@ from gradxform.blocks.moments import (
     sum_sq,
 )
 from gradxform.blocks.momentum import TraceState, trace
+from gradxform.blocks.plateau import ReduceOnPlateauState, reduce_on_plateau
 from gradxform.blocks.ratio import RatioState, ratio
 from gradxform.blocks.scaling import add_eps, scale, scale_by_learning_rate, sqrt
 from gradxform.blocks.weight_decay import add_decayed_weights
@@ -34,6 +36,7 @@ __all__ = [
     "EmaVarState",
     "NesterovEmaState",
     "RatioState",
+    "ReduceOnPlateauState",
     "RunningMaxState",
     "SumSqState",
     "TraceState",
@@ -49,6 +52,7 @@ __all__ = [
     "ema_var",
     "nesterov_ema",
     "ratio",
+    "reduce_on_plateau",
     "running_max",
     "scale",
     "scale_by_adadelta",

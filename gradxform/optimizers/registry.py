@@ -82,6 +82,9 @@ class Entry:
       alias_dtypes: the dtypes they run in (optax's test skips complex64 for some optimizers).
       static_args: numeric arguments whose value chooses the chain's blocks (torch.optim's `momentum=0`
         means no momentum buffer); `inject_hyperparams` keeps them static when named in its `static_args`.
+      example_leads_with: the name that leads the errors of `example`'s transform, where it is not the
+        factory's: a transform meant to be chained after an optimizer (`reduce_on_plateau`) is exemplified
+        by a `chain`, whose errors are led by `"chain"`.
     """
 
     name: str
@@ -101,6 +104,7 @@ class Entry:
     alias_kwargs: tuple[Mapping[str, Any], ...] = ()
     alias_targets: tuple[str, ...] = ("parabola", "rosenbrock")
     alias_dtypes: tuple[str, ...] = ("float32", "complex64")
+    example_leads_with: str | None = None
 
     def build(self, learning_rate: float = 1e-2) -> GradientTransformation:
         """A default instance with this learning rate (every other argument at its default)."""
@@ -437,8 +441,15 @@ def _matrix_entries() -> list[Entry]:
 
 def _averaging_entries() -> list[Entry]:
     """Evaluation weights and wrappers: schedule-free methods, ema_params, swa, lookahead, sam, reduce_on_plateau."""
+    from gradxform import blocks as b
+    from gradxform import core
     from gradxform import optimizers as o
     from gradxform import wrappers as w
+
+    plateau = dict(factor=0.5, patience=3, rtol=1e-3, atol=1e-4, cooldown=2, accumulation_size=2, min_scale=0.01)
+    plateau_state = {k: k for k in ("scale", "best_value", "plateau_count", "cooldown_count", "avg_value")} | {
+        "accumulation_count": "count"
+    }
 
     sf_state = {"z": "z", "weight_sum": "weight_sum", "max_lr": "max_lr", "b1": "b1"}
     # Learning rates and warmups whose schedule is exact in float32: optax evaluates its schedules at an int32
@@ -522,6 +533,28 @@ def _averaging_entries() -> list[Entry]:
             example=lambda lr: w.lookahead(o.adam(lr), sync_period=2, slow_step_size=0.5),
             needs_params=True,
             state_names=("count", "mu", "nu", "slow", "steps_since_sync"),
+        ),
+        Entry(
+            "reduce_on_plateau",
+            b.reduce_on_plateau,
+            "plateau",
+            kind="wrapper",
+            lr_arg=None,
+            example=lambda lr: core.chain(o.adam(lr), b.reduce_on_plateau(patience=2, accumulation_size=2)),
+            extra_args=("value",),
+            example_leads_with="chain",
+            cases=(
+                Case("non-default", plateau, Reference("optax.contrib.reduce_on_plateau", plateau, plateau_state)),
+                Case(
+                    "patience and rtol",
+                    dict(factor=0.8, patience=4, rtol=1e-2),
+                    Reference(
+                        "optax.contrib.reduce_on_plateau", dict(factor=0.8, patience=4, rtol=1e-2), plateau_state
+                    ),
+                ),
+            ),
+            static_args=("patience", "cooldown", "accumulation_size"),
+            state_names=("scale", "best_value", "plateau_count", "cooldown_count", "accumulation_count", "avg_value"),
         ),
     ]
 
