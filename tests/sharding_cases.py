@@ -61,7 +61,8 @@ def _allowed(name: str, c: str) -> bool:
     reads the loss, which the suites compute from the sharded parameters inside the step: a sum over the leaves)."""
     if name in GLOBAL_FLAG and FLAG_ALL_REDUCE.search(c):
         return True
-    reduces = not ENTRIES[name].elementwise or "value" in ENTRIES[name].extra_args
+    e = ENTRIES[name]
+    reduces = not e.elementwise or e.global_reduction or "value" in e.extra_args
     return reduces and bool(SCALAR_ALL_REDUCE.search(c))
 
 

@@ -155,3 +155,102 @@ def test_reduce_on_plateau_reads_the_loss_from_train_step_and_refuses_an_update_
 def test_reduce_on_plateau_refuses_bad_values(kwargs, message):
     with pytest.raises(ValueError, match=message):
         gx.reduce_on_plateau(**kwargs)
+
+
+# ------------------------------------------------------------------------------------------ sam
+
+
+def test_sam_equals_its_closed_form_on_a_quadratic():
+    """f = 1/2 sum h p^2: g = h p, eps = rho g / |g|, and SGD steps with h (p + eps)."""
+    with jax.enable_x64(True):
+        h = {"a": jnp.array([1.0, 4.0, 0.5]), "b": jnp.array([[2.0, 0.1], [3.0, 1.5]])}
+        p = {"a": jnp.array([1.0, -2.0, 0.5]), "b": jnp.array([[0.3, -1.0], [2.0, 0.7]])}
+        grad_fn = jax.grad(
+            lambda q: sum(0.5 * jnp.sum(hh * qq**2) for hh, qq in zip(jax.tree.leaves(h), jax.tree.leaves(q)))
+        )
+        lr, rho = 0.05, 0.1
+        tx = gx.sam(gx.sgd(lr), rho=rho)
+        state = tx.init(p)
+        want = p
+        for _ in range(50):
+            g = jax.tree.map(lambda hh, x: hh * x, h, want)
+            norm = jnp.sqrt(sum(jnp.sum(x**2) for x in jax.tree.leaves(g)))
+            want = jax.tree.map(lambda x, hh, gg: x - lr * hh * (x + rho * gg / norm), want, h, g)
+            u, state = tx.update(grad_fn(p), state, p, grad_fn=grad_fn)
+            p = gx.apply_updates(p, u)
+        assert rel_err(p, want) <= 1e-10
+        # not plain SGD: the perturbation matters
+        q = {"a": jnp.array([1.0, -2.0, 0.5]), "b": jnp.array([[0.3, -1.0], [2.0, 0.7]])}
+        plain = gx.sgd(lr)
+        s = plain.init(q)
+        for _ in range(50):
+            u, s = plain.update(grad_fn(q), s, q)
+            q = gx.apply_updates(q, u)
+        assert rel_err(p, q) > 1e-3
+
+
+def _loss(p):
+    """Convex, with curvatures from 0.2 to 2: SAM's trajectory is not chaotic, so two orders of rounding stay close
+    (on a wavy loss Adam's steps near a minimum amplify rounding differences, also between jit and eager)."""
+    return sum(
+        jnp.sum(jnp.log(jnp.cosh(x - 0.3)) + 0.5 * (x + 0.1) ** 2 * jnp.arange(1, x.size + 1).reshape(x.shape) / x.size)
+        for x in jax.tree.leaves(p)
+    )
+
+
+@pytest.mark.parametrize(
+    "inner, ref",
+    [
+        (lambda: gx.adam(0.005, b1=0.8), lambda: optax.adam(0.005, b1=0.8)),
+        (lambda: gx.sgd(0.1, momentum=0.9), lambda: optax.sgd(0.1, momentum=0.9)),
+    ],
+    ids=["adam", "sgd-momentum"],
+)
+def test_sam_equals_optax_sam_after_each_descent_step(inner, ref):
+    """optax alternates an ascent call (to p + eps) and a descent call; our one call equals the pair."""
+    rho = 0.07
+    with jax.enable_x64(True):
+        params = make_tree(jnp.float64, seed=3)
+        grad_fn = jax.grad(_loss)
+        ours = gx.sam(inner(), rho=rho)
+
+        def ours_body(carry, _):
+            p, s = carry
+            u, s = ours.update(grad_fn(p), s, p, grad_fn=grad_fn)
+            p = gx.apply_updates(p, u)
+            return (p, s), p
+
+        _, seen = jax.jit(lambda p: jax.lax.scan(ours_body, (p, ours.init(p)), None, length=STEPS))(params)
+        theirs = optax.contrib.sam(ref(), optax.chain(optax.contrib.normalize(), optax.sgd(rho)), sync_period=2)
+
+        def theirs_body(carry, _):
+            p, s = carry
+            for _ in range(2):  # ascent, then descent
+                u, s = theirs.update(grad_fn(p), s, p)
+                p = optax.apply_updates(p, u)
+            return (p, s), p
+
+        _, ref_seen = jax.jit(lambda p: jax.lax.scan(theirs_body, (p, theirs.init(p)), None, length=STEPS))(params)
+        worst = rel_err(seen, ref_seen)
+        print(f"sam vs optax.contrib.sam over {STEPS} descent steps: {worst:.2e}")
+        assert worst <= 1e-10
+        assert rel_err(jax.tree.map(lambda x: x[-1], seen), params) > 1e-3
+
+
+def test_sam_needs_grad_fn_and_a_matching_gradient():
+    tx = gx.sam(gx.sgd(0.1))
+    p = {"w": jnp.ones(3)}
+    state = tx.init(p)
+    with pytest.raises(TypeError, match=r"^sam: update needs grad_fn="):
+        tx.update(p, state, p)
+    with pytest.raises(ValueError, match=r"^sam: grad_fn returned a tree unlike the parameters"):
+        tx.update(p, state, p, grad_fn=lambda q: {"v": q["w"]})
+    with pytest.raises(ValueError, match=r"^sam: rho=-0.1 is out of range"):
+        gx.sam(gx.sgd(0.1), rho=-0.1)
+    # a zero gradient: no perturbation, no NaN
+    u, _ = tx.update({"w": jnp.zeros(3)}, state, p, grad_fn=lambda q: jax.tree.map(jnp.zeros_like, q))
+    np.testing.assert_array_equal(u["w"], 0.0)
+    # train_step passes grad_fn for the batch
+    step = gx.train_step(lambda q, x: jnp.sum((q["w"] - x) ** 2), tx)
+    p2, _, _ = step(p, state, jnp.zeros(3))
+    assert bool(jnp.all(p2["w"] < 1.0))

@@ -82,6 +82,8 @@ class Entry:
       alias_dtypes: the dtypes they run in (optax's test skips complex64 for some optimizers).
       static_args: numeric arguments whose value chooses the chain's blocks (torch.optim's `momentum=0`
         means no momentum buffer); `inject_hyperparams` keeps them static when named in its `static_args`.
+      global_reduction: its update reduces over the whole tree (SAM's gradient norm) although it is elementwise
+        in `FlatParams`' sense (concatenating the leaves changes nothing): sharded, it all-reduces scalars.
       example_leads_with: the name that leads the errors of `example`'s transform, where it is not the
         factory's: a transform meant to be chained after an optimizer (`reduce_on_plateau`) is exemplified
         by a `chain`, whose errors are led by `"chain"`.
@@ -107,6 +109,7 @@ class Entry:
     alias_targets: tuple[str, ...] = ("parabola", "rosenbrock")
     alias_dtypes: tuple[str, ...] = ("float32", "complex64")
     example_leads_with: str | None = None
+    global_reduction: bool = False
     matrix_math: bool = False
 
     def build(self, learning_rate: float = 1e-2) -> GradientTransformation:
@@ -836,6 +839,18 @@ def _averaging_entries() -> list[Entry]:
             example=lambda lr: w.lookahead(o.adam(lr), sync_period=2, slow_step_size=0.5),
             needs_params=True,
             state_names=("count", "mu", "nu", "slow", "steps_since_sync"),
+        ),
+        Entry(
+            "sam",
+            w.sam,
+            "wrappers",
+            kind="wrapper",
+            lr_arg=None,
+            example=lambda lr: w.sam(o.adam(lr), rho=0.05),
+            needs_params=True,
+            global_reduction=True,
+            extra_args=("grad_fn",),
+            state_names=("count", "mu", "nu"),
         ),
         Entry(
             "reduce_on_plateau",

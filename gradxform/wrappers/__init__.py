@@ -3,7 +3,8 @@
 `skip_nonfinite` (NaN/Inf steps), `masked` / `partition` / `freeze` (per-leaf
 choice of transform), `accumulate` (gradient accumulation); `averaging`: wrappers
 whose weights to evaluate differ from the trained ones (`schedule_free`,
-`ema_params`, `swa`, `lookahead`; read with `gradxform.eval_params`).
+`ema_params`, `swa`, `lookahead`; read with `gradxform.eval_params`); `sam`
+(sharpness-aware minimization, reading `grad_fn=`).
 """
 
 from gradxform.wrappers.accumulate import AccumulateState, accumulate
@@ -19,6 +20,7 @@ from gradxform.wrappers.averaging import (
 )
 from gradxform.wrappers.masking import MaskedState, PartitionState, freeze, masked, partition
 from gradxform.wrappers.nonfinite import SkipNonfiniteState, all_finite, skip_nonfinite
+from gradxform.wrappers.sam import sam
 
 __all__ = [
     "AccumulateState",
@@ -36,6 +38,7 @@ __all__ = [
     "lookahead",
     "masked",
     "partition",
+    "sam",
     "schedule_free",
     "skip_nonfinite",
     "swa",
