@@ -114,9 +114,11 @@ def schedule_free(
     rate so far (the schedule read at step $t = 1, 2, \dots$, as optax) and $p$
     `weight_lr_power`. Only $z$ is stored: $x_t = (y_t - (1-\beta_1) z_t)/\beta_1$ is
     recomputed from the parameters (as $z_t + (y_t - z_t)/\beta_1$), so the state is the
-    base optimizer's plus one parameter-sized buffer, and the update is computed without
-    cancellation, as
-    $y_{t+1} - y_t = (1 - \beta_1(1 - c_{t+1}))\,\mathrm{base}(g_t) + c_{t+1}(z_t - y_t)$.
+    base optimizer's plus one parameter-sized buffer. The update is computed as
+    $y_{t+1} - y_t = (1 - c_{t+1})(1 - \beta_1)\,\mathrm{base}(g_t) + c_{t+1}(z_{t+1} - y_t)$, which
+    reads the new $z$: under `jax.jit` with donation XLA then writes $z$ and the parameters in
+    two passes without copying either (where $z$ is stored in a narrower dtype than it is
+    computed in, the same with $z_t + \mathrm{base}(g_t)$ unrounded).
     `gradxform.eval_params(state, params)` returns $x$. Same trajectory as
     `optax.contrib.schedule_free`.
 
@@ -157,9 +159,12 @@ def schedule_free(
         base, inner_state = block.update(updates, state.inner_state, params, count, extra_args)
 
         def one(h, u, z, y):
-            # y_{t+1} - y_t with x_t = (y_t - (1 - b1) z_t) / b1 substituted: no difference of two
-            # parameter-sized numbers, so the update keeps its own precision (optax forms y_{t+1} - y_t).
-            return (1 - h.b1 * (1 - h.ck)) * u + h.ck * (z - y), z + u
+            # y_{t+1} - y_t with x_t = z_t + (y_t - z_t) / b1 substituted, written with the new z so that under
+            # jax.jit with donation XLA writes z and the parameters in two passes and copies neither (optax's
+            # y_{t+1} - y_t reads the old z after it is overwritten: a copy of it). A z stored narrower than
+            # its compute dtype is rounded when stored; the update uses it unrounded.
+            z_next = z + u
+            return (1 - h.ck) * (1 - h.b1) * u + h.ck * (z_next - y), z_next
 
         results = map_leaves(one, {"b1": b, "ck": ck}, None, base, state.z, params)
         z = stored(field(base, results, 1), state.z)
