@@ -32,7 +32,7 @@ import jax.numpy as jnp  # noqa: E402
 
 import gradxform as gx  # noqa: E402
 from benchmarks.run import BIG, SMALL_SHAPES, compile_step, machine, opt_step, race, wait_for_quiet  # noqa: E402
-from tests.refs import resolve  # noqa: E402
+from tests.refs import reference_supplied, resolve, supplied  # noqa: E402
 
 
 def _counts(state) -> str:
@@ -48,8 +48,11 @@ def _own_buffers(state):
 
 
 def _pair(entry):
+    """Ours and optax's at the first optax case; an entry that reads extra arguments (`value=`) gets them from
+    the parameters on both sides, as in the parity tests (`tests.refs.supplied`)."""
     case = next(c for c in entry.cases if c.reference.library == "optax")
-    return entry.factory(**case.kwargs), resolve(case.reference.target)(**case.reference.kwargs), case.label
+    theirs = reference_supplied(resolve(case.reference.target)(**case.reference.kwargs), entry.extra_args)
+    return supplied(entry.factory(**case.kwargs)), theirs, case.label
 
 
 # name: (parameter shapes, iterations per timed round); "leaf" and "small" are measured below as they always were.

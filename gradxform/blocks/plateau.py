@@ -105,27 +105,26 @@ def reduce_on_plateau(
         avg = (state.accumulation_count.astype(value.dtype) * state.avg_value + value) / n.astype(value.dtype)
         full = n >= accumulation_size  # >=: a counter restored from a run with a larger size still closes
 
-        improved = avg < (1 - r.astype(avg.dtype)) * state.best_value - a.astype(avg.dtype)
-        plateau = jnp.where(improved, zero_count(), safe_increment(state.plateau_count))
-        cooling = state.cooldown_count > 0
-        reduce = ~cooling & (plateau >= patience)
-        scale = jnp.where(
-            cooling,
-            state.scale,
-            jnp.maximum(jnp.where(reduce, state.scale * f.astype(state.scale.dtype), state.scale), lo),
-        )
-        closed = ReduceOnPlateauState(
-            scale=scale.astype(state.scale.dtype),
-            best_value=jnp.where(improved, avg, state.best_value),
-            plateau_count=jnp.where(cooling | reduce, zero_count(), plateau),
-            cooldown_count=jnp.where(
-                cooling, state.cooldown_count - 1, jnp.where(reduce, jnp.int32(cooldown), zero_count())
-            ),
-            accumulation_count=zero_count(),
-            avg_value=jnp.zeros_like(avg),
-        )
-        waiting = state._replace(accumulation_count=n, avg_value=avg)
-        new = jax.tree.map(lambda c, w: jnp.where(full, c, w), closed, waiting)
+        def close(st):
+            """The end of a window: compare its mean with the best, count the plateau, maybe reduce."""
+            improved = st.avg_value < (1 - r.astype(avg.dtype)) * st.best_value - a.astype(avg.dtype)
+            plateau = jnp.where(improved, zero_count(), safe_increment(st.plateau_count))
+            cooling = st.cooldown_count > 0
+            reduce = ~cooling & (plateau >= patience)
+            reduced = jnp.where(reduce, st.scale * f.astype(st.scale.dtype), st.scale)
+            return ReduceOnPlateauState(
+                scale=jnp.where(cooling, st.scale, jnp.maximum(reduced, lo.astype(st.scale.dtype))),
+                best_value=jnp.where(improved, st.avg_value, st.best_value),
+                plateau_count=jnp.where(cooling | reduce, zero_count(), plateau),
+                cooldown_count=jnp.where(
+                    cooling, st.cooldown_count - 1, jnp.where(reduce, jnp.int32(cooldown), zero_count())
+                ),
+                accumulation_count=zero_count(),
+                avg_value=jnp.zeros_like(st.avg_value),
+            )
+
+        # one conditional for the scalar bookkeeping (as optax): a single small kernel on most steps
+        new = jax.lax.cond(full, close, lambda st: st, state._replace(accumulation_count=n, avg_value=avg))
         out = map_leaves(lambda h, u: h.scale * u, {"scale": new.scale}, None, updates)
         return out, new
 
