@@ -64,10 +64,12 @@ SCALAR_ALL_REDUCE = re.compile(rf"= \(?{_VEC}(, (/\*index=\d+\*/)?{_VEC})*\)? al
 
 
 def _allowed(name: str, c: str) -> bool:
-    """A collective that entry `name` may need: its flags' all-reduce, or scalar all-reduces if it reduces."""
+    """A collective that entry `name` may need: its flags' all-reduce, or scalar all-reduces if it reduces (or
+    reads the loss, which the suites compute from the sharded parameters inside the step: a sum over the leaves)."""
     if name in GLOBAL_FLAG and FLAG_ALL_REDUCE.search(c):
         return True
-    reduces = not ENTRIES[name].elementwise or ENTRIES[name].global_reduction
+    e = ENTRIES[name]
+    reduces = not e.elementwise or e.global_reduction or "value" in e.extra_args
     return reduces and bool(SCALAR_ALL_REDUCE.search(c))
 
 

@@ -26,6 +26,7 @@ PUBLIC = (
     [n for n in gx.optimizers.__all__ if n != "registry"]
     + [f"compat.torch.{n}" for n in gxt.optimizers.__all__]
     + ["skip_nonfinite", "accumulate", "masked", "partition"]
+    + ["schedule_free", "ema_params", "swa", "lookahead", "reduce_on_plateau", "sam"]
 )
 
 

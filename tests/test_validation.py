@@ -156,7 +156,7 @@ def test_a_bad_dtype_names_the_optimizers_own_argument():
 @pytest.mark.parametrize("entry", registry_entries(), ids=lambda e: e.name)
 def test_every_optimizers_errors_are_led_by_its_name_with_one_type_per_fault(entry):
     """Whichever block finds the problem, the message starts with the function the user called."""
-    name = entry.factory.__name__
+    name = entry.example_leads_with or entry.factory.__name__
     tx = entry.build(1e-2)
     state = tx.init(fit_ranks(PARAMS, entry.param_ranks))  # matrices for an optimizer that takes only those
     wrong_shape = {"w": jnp.zeros((3, 2)), "b": [jnp.zeros(3), jnp.zeros(())]}

@@ -13,6 +13,7 @@ Modules by idea:
 - `factored` (Adafactor's second moment);
 - `orthogonal` (Muon's matrix blocks);
 - `lr_free` (distance estimates and coin betting: learning-rate-free step sizes);
+- `plateau` (the step reduced when the loss stops improving);
 - `base`, the skeleton they are built on.
 """
 
@@ -79,6 +80,7 @@ from gradxform.blocks.moments import (
 from gradxform.blocks.momentum import TraceState, trace
 from gradxform.blocks.noise import NoiseState, add_noise
 from gradxform.blocks.orthogonal import MuonDimensionNumbers, newton_schulz, orthogonalize, scale_by_shape
+from gradxform.blocks.plateau import ReduceOnPlateauState, reduce_on_plateau
 from gradxform.blocks.polyak import scale_by_polyak
 from gradxform.blocks.ratio import PlusState, RatioState, plus, ratio
 from gradxform.blocks.scaling import add_eps, scale, scale_by_learning_rate, sqrt
@@ -114,6 +116,7 @@ __all__ = [
     "PreviousRmsState",
     "RatioState",
     "RpropState",
+    "ReduceOnPlateauState",
     "RunningMaxState",
     "Sm3State",
     "SumSqState",
@@ -151,6 +154,7 @@ __all__ = [
     "orthogonalize",
     "ratio",
     "rectification",
+    "reduce_on_plateau",
     "running_max",
     "scale",
     "scale_by_adadelta",

@@ -156,3 +156,22 @@ def full_like(tree: PyTree, value: Any = 0, rule: Callable[[jnp.dtype], Any] | N
 def zeros_like(tree: PyTree, rule: Callable[[jnp.dtype], Any] | None = None) -> PyTree:
     """Zeros in each leaf's shape, in the dtype `rule(leaf dtype)` (default: the leaf's); see `full_like`."""
     return full_like(tree, 0, rule)
+
+
+def copy_like(tree: PyTree, rule: Callable[[jnp.dtype], Any] | None = None) -> PyTree:
+    """The leaves' values in the dtype `rule(leaf dtype)` (default: the leaf's), each in a buffer of its own.
+
+    A state that starts at the parameters (an average of them, slow weights) is
+    born here: a copy keeps the parameter's sharding and never shares its buffer,
+    so parameters and state can both be donated. A `jax.ShapeDtypeStruct` has no
+    values; it gets zeros of its shape (what `init` on abstract leaves needs).
+    """
+    rule = rule or (lambda dt: dt)
+
+    def one(x):
+        dt = rule(dtype_of(x))
+        if isinstance(x, jax.ShapeDtypeStruct):
+            return jax.lax.full_like(x, 0, dt)
+        return jnp.array(x, dtype=dt, copy=True)
+
+    return jax.tree.map(one, tree)

@@ -8,7 +8,8 @@ Families:
   `noisy` (noisy SGD), `asgd`, `polyak` (polyak_sgd), `sm3`;
 - `layerwise` (lars, lamb, novograd, fromage), `adafactor`;
 - `muon`;
-- `lr_free` (dog, dowg, prodigy, dadapt_adamw, cocob, mechanize, momo, momo_adam).
+- `lr_free` (dog, dowg, prodigy, dadapt_adamw, cocob, mechanize, momo, momo_adam);
+- `schedule_free` (schedule_free_sgd, schedule_free_adamw).
 
 Every optimizer is a chain of blocks whose lines read like its equations; `registry` lists
 them with their references and needs.
@@ -32,6 +33,7 @@ from gradxform.optimizers.noisy import noisy_sgd
 from gradxform.optimizers.optimistic import optimistic_adam_v2, optimistic_gradient_descent
 from gradxform.optimizers.polyak import polyak_sgd
 from gradxform.optimizers.rmsprop import rmsprop
+from gradxform.optimizers.schedule_free import schedule_free_adamw, schedule_free_sgd
 from gradxform.optimizers.sgd import momentum, nesterov, sgd
 from gradxform.optimizers.sign import lion, rprop, sign_sgd, signum
 
@@ -79,6 +81,8 @@ __all__ = [
     "registry",
     "rmsprop",
     "rprop",
+    "schedule_free_adamw",
+    "schedule_free_sgd",
     "sgd",
     "sign_sgd",
     "signum",

@@ -87,6 +87,11 @@ class Entry:
         compiled update all-reduces float scalars.
       static_args: numeric arguments whose value chooses the chain's blocks (torch.optim's `momentum=0`
         means no momentum buffer); `inject_hyperparams` keeps them static when named in its `static_args`.
+      global_reduction: its update reduces over the whole tree (SAM's gradient norm) although it is elementwise
+        in `FlatParams`' sense (concatenating the leaves changes nothing): sharded, it all-reduces scalars.
+      example_leads_with: the name that leads the errors of `example`'s transform, where it is not the
+        factory's: a transform meant to be chained after an optimizer (`reduce_on_plateau`) is exemplified
+        by a `chain`, whose errors are led by `"chain"`.
       matrix_math: its update of a leaf multiplies the leaf as a matrix (Newton-Schulz, eigenbases), so
         where a leaf is sharded the compiled update communicates (an elementwise optimizer never does).
       smooth: its trajectory is a smooth function of its hyperparameters; torch.optim.Muon rounds to bfloat16
@@ -114,6 +119,8 @@ class Entry:
     alias_kwargs: tuple[Mapping[str, Any], ...] = ()
     alias_targets: tuple[str, ...] = ("parabola", "rosenbrock")
     alias_dtypes: tuple[str, ...] = ("float32", "complex64")
+    example_leads_with: str | None = None
+    global_reduction: bool = False
     matrix_math: bool = False
     param_ranks: tuple[int, ...] | None = None
     smooth: bool = True
@@ -1072,7 +1079,134 @@ def _optax_stacked_dims(tree: Any) -> Any:
 
 def _averaging_entries() -> list[Entry]:
     """Evaluation weights and wrappers: schedule-free methods, ema_params, swa, lookahead, sam, reduce_on_plateau."""
-    return []
+    from gradxform import blocks as b
+    from gradxform import core
+    from gradxform import optimizers as o
+    from gradxform import wrappers as w
+
+    plateau = dict(factor=0.5, patience=3, rtol=1e-3, atol=1e-4, cooldown=2, accumulation_size=2, min_scale=0.01)
+    plateau_state = {k: k for k in ("scale", "best_value", "plateau_count", "cooldown_count", "avg_value")} | {
+        "accumulation_count": "count"
+    }
+
+    sf_state = {"z": "z", "weight_sum": "weight_sum", "max_lr": "max_lr", "b1": "b1"}
+    # Learning rates and warmups whose schedule is exact in float32: optax evaluates its schedules at an int32
+    # count, in float32 even under x64, so other values differ from ours by float32 rounding in float64 runs.
+    sf_sgd = dict(learning_rate=0.5, warmup_steps=16, b1=0.8, weight_decay=1e-3, weight_lr_power=1.5)
+    sf_adamw = dict(
+        learning_rate=2**-7, warmup_steps=8, b1=0.85, b2=0.99, eps=1e-6, weight_decay=0.05, weight_lr_power=1.0
+    )
+    return [
+        Entry(
+            "schedule_free_sgd",
+            o.schedule_free_sgd,
+            "schedule_free",
+            needs_params=True,
+            cases=(
+                Case(
+                    "non-default",
+                    sf_sgd,
+                    Reference("optax.contrib.schedule_free_sgd", sf_sgd, sf_state),
+                ),
+                Case(
+                    "no warmup, no decay",
+                    dict(learning_rate=0.3, b1=0.95),
+                    Reference("optax.contrib.schedule_free_sgd", dict(learning_rate=0.3, b1=0.95), sf_state),
+                ),
+            ),
+            static_args=("warmup_steps",),
+            state_names=("z", "weight_sum", "max_lr", "b1"),
+        ),
+        Entry(
+            "schedule_free_adamw",
+            o.schedule_free_adamw,
+            "schedule_free",
+            needs_params=True,
+            cases=(
+                Case(
+                    "non-default",
+                    sf_adamw,
+                    Reference("optax.contrib.schedule_free_adamw", sf_adamw, {**sf_state, "nu": "nu"}),
+                ),
+            ),
+            static_args=("warmup_steps",),
+            state_names=("z", "weight_sum", "max_lr", "b1", "nu"),
+        ),
+        Entry(
+            "schedule_free",
+            w.schedule_free,
+            "wrappers",
+            kind="wrapper",
+            lr_arg=None,
+            example=lambda lr: w.schedule_free(o.adam(lr, b1=0.0), lr),
+            needs_params=True,
+            state_names=("count", "mu", "nu", "z", "weight_sum"),
+        ),
+        Entry(
+            "ema_params",
+            w.ema_params,
+            "wrappers",
+            kind="wrapper",
+            lr_arg=None,
+            example=lambda lr: w.ema_params(o.adam(lr), decay=0.9),
+            needs_params=True,
+            state_names=("count", "mu", "nu", "ema", "weight"),
+        ),
+        Entry(
+            "swa",
+            w.swa,
+            "wrappers",
+            kind="wrapper",
+            lr_arg=None,
+            example=lambda lr: w.swa(o.adam(lr), start=2, every=2),
+            needs_params=True,
+            state_names=("count", "mu", "nu", "average", "n_averaged"),
+        ),
+        Entry(
+            "lookahead",
+            w.lookahead,
+            "wrappers",
+            kind="wrapper",
+            lr_arg=None,
+            example=lambda lr: w.lookahead(o.adam(lr), sync_period=2, slow_step_size=0.5),
+            needs_params=True,
+            state_names=("count", "mu", "nu", "slow", "steps_since_sync"),
+        ),
+        Entry(
+            "sam",
+            w.sam,
+            "wrappers",
+            kind="wrapper",
+            lr_arg=None,
+            example=lambda lr: w.sam(o.adam(lr), rho=0.05),
+            needs_params=True,
+            global_reduction=True,
+            extra_args=("grad_fn",),
+            state_names=("count", "mu", "nu"),
+        ),
+        Entry(
+            "reduce_on_plateau",
+            b.reduce_on_plateau,
+            "plateau",
+            kind="wrapper",
+            lr_arg=None,
+            example=lambda lr: core.chain(o.adam(lr), b.reduce_on_plateau(patience=2, accumulation_size=2)),
+            extra_args=("value",),
+            example_leads_with="chain",
+            cases=(
+                Case("non-default", plateau, Reference("optax.contrib.reduce_on_plateau", plateau, plateau_state)),
+                Case(
+                    "patience and rtol",
+                    dict(factor=0.8, patience=4, rtol=1e-2),
+                    Reference(
+                        "optax.contrib.reduce_on_plateau", dict(factor=0.8, patience=4, rtol=1e-2), plateau_state
+                    ),
+                ),
+            ),
+            static_args=("patience", "cooldown", "accumulation_size"),
+            state_names=("scale", "best_value", "plateau_count", "cooldown_count", "accumulation_count", "avg_value"),
+        ),
+    ]
 
 
 def _lr_free_entries() -> list[Entry]:
