@@ -3,7 +3,9 @@ file in a subprocess with XLA_FLAGS=--xla_force_host_platform_device_count=8, so
 keeps its single device.
 
 The optimizers are the registry's: every entry of kind optimizer, torch or wrapper, each built by
-`entry.build(LR)`, so a new entry is covered without editing this file.
+`entry.build(LR)`, so a new entry is covered without editing this file. Elementwise optimizers compile to
+updates without communication; those whose math takes whole matrices (registry `matrix_math`: Muon,
+SOAP) must communicate where a matrix is sharded, and are held to placement and numbers.
 
 State leaves are matched to parameters by their key path (a state leaf whose path ends in a parameter's
 name belongs to that parameter, however deep it sits: under `StepState`, in a chain collapsed to its one
@@ -47,9 +49,23 @@ MODES = {"explicit": AxisType.Explicit, "auto": AxisType.Auto}
 # skip_nonfinite asks whether every gradient, update and new moment is finite: one all-reduce of booleans across
 # devices, and nothing else.
 GLOBAL_FLAG = {"skip_nonfinite"}
-# An entry whose update reduces over the whole tree (`Entry.global_reduction`: a global norm) all-reduces float scalars.
-SCALAR_ALL_REDUCE = re.compile(r"= \(?f(32|64)\[\](, (/\*index=\d+\*/)?f(32|64)\[\])*\)? all-reduce(-start)?\(")
 FLAG_ALL_REDUCE = re.compile(r"= \(?pred\[\](, (/\*index=\d+\*/)?pred\[\])*\)? all-reduce(-start)?\(")
+# Entries that are not elementwise reduce over whole leaves or the whole tree (norms, inner products, sums), and so do
+# elementwise ones with `Entry.global_reduction` (polyak_sgd's norm of the whole step): sharded, each such reduction
+# is an all-reduce of scalars, and nothing else crosses devices.
+SCALAR_ALL_REDUCE = re.compile(
+    r"= \(?(pred|f32|f64)\[\](, (/\*index=\d+\*/)?(pred|f32|f64)\[\])*\)? all-reduce(-start)?\("
+)
+
+
+def _allowed(name: str, c: str) -> bool:
+    """A collective that entry `name` may need: its flags' all-reduce, or scalar all-reduces if it reduces."""
+    if name in GLOBAL_FLAG and FLAG_ALL_REDUCE.search(c):
+        return True
+    reduces = not ENTRIES[name].elementwise or ENTRIES[name].global_reduction
+    return reduces and bool(SCALAR_ALL_REDUCE.search(c))
+
+
 COLLECTIVE = re.compile(r"\b(all-gather|all-reduce|reduce-scatter|collective-permute|all-to-all)(-start)?\(")
 
 
@@ -135,6 +151,13 @@ def assert_sharded_like(state, shard, allow_none: bool = False):
 
 def collectives(compiled_text: str) -> list[str]:
     return [line.strip() for line in compiled_text.splitlines() if COLLECTIVE.search(line)]
+
+
+def beyond_leaf_norms(name: str, coll: list[str]) -> list[str]:
+    """The collectives other than the scalar all-reduces of leaf norms, which entries that are not elementwise need."""
+    if ENTRIES[name].elementwise:
+        return coll
+    return [c for c in coll if not SCALAR_ALL_REDUCE.search(c)]
 
 
 def mesh_ctx(mesh, mode):
@@ -249,15 +272,15 @@ def test_entry_state_sharded_like_params(name, mode):
             assert_sharded_like(init_sharded(tx, abstract(shard)), shard, allow_none=none)
             if name not in EXPLICIT_UPDATES:
                 return
-        # 4. compiled updates keep it, with no communication at all.
+        # 4. compiled updates keep it, with no communication at all (but the leaves' norms, for per-leaf methods).
         p, u, state, hlo = train(tx, state, params, grads, shard)
-        coll = collectives(hlo)
+        coll = beyond_leaf_norms(name, collectives(hlo))
         if name in GLOBAL_FLAG:
             assert coll and all(FLAG_ALL_REDUCE.search(c) for c in coll), coll
-        elif ENTRIES[name].global_reduction:
-            assert coll and all(SCALAR_ALL_REDUCE.search(c) for c in coll), coll
+        elif ENTRIES[name].matrix_math:  # w is a matrix sharded on both axes: its matrix products communicate
+            assert coll, "a sharded matrix was multiplied without communication: was it treated as a matrix?"
         else:
-            assert coll == [], coll
+            assert [c for c in coll if not _allowed(name, c)] == [], coll
         assert assert_sharded_like(state, shard, allow_none=none) == seen
         assert_updates_like(u, shard)
     # 5. the same numbers as one device.
@@ -305,12 +328,11 @@ def test_zero1_of_partition_of_masked_updates_keep_sharding_and_match(name):
         p, u, state, hlo = train(tx, state, params, grads, shard)
         assert assert_sharded_like(state, split) == seen
         assert_updates_like(u, shard)
-    coll = collectives(hlo)
-    if name in GLOBAL_FLAG:
-        coll = [c for c in coll if not FLAG_ALL_REDUCE.search(c)]
-    if ENTRIES[name].global_reduction:
-        coll = [c for c in coll if not SCALAR_ALL_REDUCE.search(c)]
-    assert gathered_elements(coll) == split_update_elements(shard), coll
+    coll = [c for c in collectives(hlo) if not _allowed(name, c)]
+    if ENTRIES[name].matrix_math:  # its matrices are gathered whole (explicit mesh), beyond the split updates
+        assert gathered_elements(coll) > split_update_elements(shard), coll
+    else:
+        assert gathered_elements(coll) == split_update_elements(shard), coll
     ref_p, ref_s = reference(name, nested)
     assert_close(p, ref_p)
     assert_close(state, ref_s)

@@ -3,7 +3,8 @@
 The cases run every registry entry: each moment sharded like its parameter under plain
 `jax.jit(tx.init)` (Auto and Explicit meshes, alone and inside masked, partition and zero1), under
 eager init and `init_sharded`, and after compiled updates; no collective in the compiled update (under
-ZeRO-1, all-gathers of the outgoing updates only); parity with one device. And that the per-parameter
+ZeRO-1, all-gathers of the outgoing updates only; entries that are not elementwise also all-reduce their
+scalar norms and sums); parity with one device. And that the per-parameter
 marks, not shapes, decide which state leaf belongs to which parameter.
 """
 

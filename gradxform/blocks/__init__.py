@@ -1,13 +1,17 @@
 """Blocks: one idea each, every one a `GradientTransformation`.
 
-Modules by idea: `moments` (moving averages, sums, maxima), `correction` (bias
-correction, Nesterov look-ahead), `momentum` (heavy-ball trace), `scaling`
-(factor, learning rate, eps, square root), `weight_decay`, `ratio` (one branch
-divided by another; `plus`, branches added), `adadelta` (the feedback of past
-updates), `clipping`, `adan` (Adan's three moments), `lagged` (the previous gradient,
-the previous second moment), `dual_averaging` (MADGRAD), `noise` (annealed gradient
-noise), `averaging` (averaged iterates), `polyak` (the Polyak step size), `sm3` (cover-set
-accumulators); and `base`, the skeleton they are built on.
+Modules by idea:
+
+- `moments` (moving averages, sums, maxima), `correction` (bias correction, Nesterov look-ahead),
+  `momentum` (heavy-ball trace), `scaling` (factor, learning rate, eps, square root), `weight_decay`,
+  `ratio` (one branch divided by another), `adadelta` (the feedback of past updates), `clipping`;
+- `adan` (Adan's three moments), `lagged` (the previous gradient, the previous second moment),
+  `dual_averaging` (MADGRAD), `noise` (annealed gradient noise), `averaging` (averaged iterates),
+  `polyak` (the Polyak step size), `sm3` (cover-set accumulators); `ratio` also has `plus` (branches added);
+- `layerwise` (trust ratio, centralization, unit-wise and RMS clipping: whole-leaf ideas);
+- `orthogonal` (Muon's matrix blocks);
+- `lr_free` (distance estimates and coin betting: learning-rate-free step sizes);
+- `base`, the skeleton they are built on.
 """
 
 from gradxform.blocks.adadelta import AdadeltaState, UpdateRmsState, scale_by_adadelta, scale_by_update_rms
@@ -17,6 +21,26 @@ from gradxform.blocks.clipping import clip, clip_by_block_norm, clip_by_global_n
 from gradxform.blocks.correction import NesterovEmaState, bias_correction, nesterov_ema
 from gradxform.blocks.dual_averaging import MadgradState, scale_by_madgrad
 from gradxform.blocks.lagged import OptimisticState, PreviousRmsState, optimistic_gradient, scale_by_previous_rms
+from gradxform.blocks.layerwise import (
+    adaptive_grad_clip,
+    centralize,
+    clip_by_block_rms,
+    normalize_by_update_norm,
+    scale_by_param_block_rms,
+    scale_by_trust_ratio,
+)
+from gradxform.blocks.lr_free import (
+    DAdaptAdamWState,
+    DoGState,
+    DoWGState,
+    ProdigyState,
+    d_estimate,
+    max_distance_from_start,
+    scale_by_dadapt_adam,
+    scale_by_dog,
+    scale_by_dowg,
+    scale_by_prodigy,
+)
 from gradxform.blocks.moments import (
     EmaSqState,
     EmaState,
@@ -31,6 +55,7 @@ from gradxform.blocks.moments import (
 )
 from gradxform.blocks.momentum import TraceState, trace
 from gradxform.blocks.noise import NoiseState, add_noise
+from gradxform.blocks.orthogonal import MuonDimensionNumbers, newton_schulz, orthogonalize, scale_by_shape
 from gradxform.blocks.polyak import scale_by_polyak
 from gradxform.blocks.ratio import PlusState, RatioState, plus, ratio
 from gradxform.blocks.scaling import add_eps, scale, scale_by_learning_rate, sqrt
@@ -39,13 +64,18 @@ from gradxform.blocks.weight_decay import add_decayed_weights
 
 __all__ = [
     "AdadeltaState",
+    "DAdaptAdamWState",
+    "DoGState",
+    "DoWGState",
     "AdanState",
     "AverageState",
     "EmaSqState",
     "EmaState",
     "EmaVarState",
     "MadgradState",
+    "MuonDimensionNumbers",
     "NesterovEmaState",
+    "ProdigyState",
     "NoiseState",
     "OptimisticState",
     "PlusState",
@@ -56,29 +86,46 @@ __all__ = [
     "SumSqState",
     "TraceState",
     "UpdateRmsState",
+    "adaptive_grad_clip",
     "add_decayed_weights",
     "add_eps",
     "add_noise",
     "bias_correction",
+    "centralize",
     "clip",
     "clip_by_block_norm",
+    "clip_by_block_rms",
     "clip_by_global_norm",
+    "d_estimate",
     "ema",
     "ema_sq",
     "ema_var",
+    "max_distance_from_start",
+    "nesterov_ema",
+    "normalize_by_update_norm",
     "iterate_average",
     "nesterov_ema",
     "optimistic_gradient",
     "plus",
+    "newton_schulz",
+    "orthogonalize",
     "ratio",
     "running_max",
     "scale",
     "scale_by_adadelta",
+    "scale_by_dadapt_adam",
+    "scale_by_dog",
+    "scale_by_dowg",
+    "scale_by_learning_rate",
+    "scale_by_param_block_rms",
+    "scale_by_trust_ratio",
+    "scale_by_prodigy",
     "scale_by_adan",
     "scale_by_learning_rate",
     "scale_by_madgrad",
     "scale_by_polyak",
     "scale_by_previous_rms",
+    "scale_by_shape",
     "scale_by_sm3",
     "scale_by_update_rms",
     "sqrt",

@@ -1,9 +1,15 @@
 """The optimizers, one module per family, and the registry that declares each of them once.
 
-Families: `sgd` (sgd, momentum, nesterov), `rmsprop`, `adam` (adam, adamw, nadam,
-amsgrad), `adagrad`, `adadelta`, `adan`, `optimistic` (optimistic gradient descent,
-optimistic Adam), `ademamix`, `adopt`, `madgrad`, `noisy` (noisy SGD), `asgd`, `polyak`. Every
-optimizer is a chain of blocks whose lines read like its equations; `registry` lists
+Families:
+
+- `sgd` (sgd, momentum, nesterov), `rmsprop`, `adam` (adam, adamw, nadam, amsgrad), `adagrad`, `adadelta`;
+- `adan`, `optimistic` (optimistic gradient descent, optimistic Adam), `ademamix`, `adopt`, `madgrad`,
+  `noisy` (noisy SGD), `asgd`, `polyak` (polyak_sgd);
+- `layerwise` (lars, lamb);
+- `muon`;
+- `lr_free` (dog, dowg, prodigy, dadapt_adamw).
+
+Every optimizer is a chain of blocks whose lines read like its equations; `registry` lists
 them with their references and needs.
 """
 
@@ -15,7 +21,10 @@ from gradxform.optimizers.adan import adan
 from gradxform.optimizers.ademamix import ademamix
 from gradxform.optimizers.adopt import adopt
 from gradxform.optimizers.asgd import asgd
+from gradxform.optimizers.layerwise import lamb, lars
+from gradxform.optimizers.lr_free import dadapt_adamw, dog, dowg, prodigy
 from gradxform.optimizers.madgrad import madgrad
+from gradxform.optimizers.muon import muon
 from gradxform.optimizers.noisy import noisy_sgd
 from gradxform.optimizers.optimistic import optimistic_adam_v2, optimistic_gradient_descent
 from gradxform.optimizers.polyak import polyak_sgd
@@ -32,6 +41,16 @@ __all__ = [
     "adopt",
     "asgd",
     "amsgrad",
+    "lamb",
+    "lars",
+    "dadapt_adamw",
+    "dog",
+    "dowg",
+    "momentum",
+    "muon",
+    "nadam",
+    "nesterov",
+    "prodigy",
     "madgrad",
     "momentum",
     "nadam",

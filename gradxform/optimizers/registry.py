@@ -84,6 +84,8 @@ class Entry:
         compiled update all-reduces float scalars.
       static_args: numeric arguments whose value chooses the chain's blocks (torch.optim's `momentum=0`
         means no momentum buffer); `inject_hyperparams` keeps them static when named in its `static_args`.
+      matrix_math: its update of a leaf multiplies the leaf as a matrix (Newton-Schulz, eigenbases), so
+        where a leaf is sharded the compiled update communicates (an elementwise optimizer never does).
     """
 
     name: str
@@ -104,6 +106,7 @@ class Entry:
     alias_kwargs: tuple[Mapping[str, Any], ...] = ()
     alias_targets: tuple[str, ...] = ("parabola", "rosenbrock")
     alias_dtypes: tuple[str, ...] = ("float32", "complex64")
+    matrix_math: bool = False
 
     def build(self, learning_rate: float = 1e-2) -> GradientTransformation:
         """A default instance with this learning rate (every other argument at its default)."""
@@ -606,12 +609,160 @@ def _more_entries() -> list[Entry]:
 
 def _layerwise_entries() -> list[Entry]:
     """Layer-wise methods: lars, lamb, fromage, novograd, adafactor."""
-    return []
+    from gradxform import optimizers as o
+
+    adam_state = {"mu": "mu", "nu": "nu", "count": "count"}
+    lars_nd = dict(learning_rate=0.05, weight_decay=0.01, trust_coefficient=0.02, eps=1e-6, momentum=0.8)
+    lamb_nd = dict(learning_rate=0.01, b1=0.8, b2=0.99, eps=1e-5, eps_root=1e-8, weight_decay=0.05)
+    return [
+        Entry(
+            "lars",
+            o.lars,
+            "layerwise",
+            cases=(
+                Case(
+                    "non-default",
+                    dict(lars_nd, nesterov=True),
+                    Reference("optax.lars", dict(lars_nd, nesterov=True), {"trace": "trace"}),
+                ),
+                Case(
+                    "masks",
+                    dict(lars_nd, weight_decay_mask=_matrices, trust_ratio_mask=_matrices),
+                    Reference(
+                        "optax.lars",
+                        dict(lars_nd, weight_decay_mask=_matrices, trust_ratio_mask=_matrices),
+                        {"trace": "trace"},
+                    ),
+                ),
+            ),
+            elementwise=False,
+            needs_params=True,
+            alias_kwargs=(dict(learning_rate=1.0),),
+            race_lr=_lr_table(ravine=1.0, rosenbrock=1.0, saddle=1.0, digits=0.3),
+            state_names=("trace",),
+        ),
+        Entry(
+            "lamb",
+            o.lamb,
+            "layerwise",
+            cases=(
+                Case("non-default", lamb_nd, Reference("optax.lamb", lamb_nd, adam_state)),
+                Case(
+                    "mask",
+                    dict(lamb_nd, mask=_matrices),
+                    Reference("optax.lamb", dict(lamb_nd, mask=_matrices), adam_state),
+                ),
+            ),
+            elementwise=False,
+            needs_params=True,
+            alias_kwargs=(dict(learning_rate=1e-3),),
+            race_lr=_lr_table(ravine=0.03, rosenbrock=0.01, saddle=0.01, digits=0.01),
+            state_names=("count", "mu", "nu"),
+        ),
+    ]
 
 
 def _matrix_entries() -> list[Entry]:
     """Matrix-aware methods: muon, soap."""
-    return []
+    from gradxform import optimizers as o
+
+    muon_lr = 0.02
+    return [
+        Entry(
+            "muon",
+            o.muon,
+            "muon",
+            cases=(
+                Case(
+                    "defaults",
+                    dict(learning_rate=muon_lr),
+                    Reference("optax.contrib.muon", dict(learning_rate=muon_lr), {"nu": "nu"}),
+                ),
+                Case(
+                    "stacked, no nesterov, weight decay, consistent rms",
+                    dict(
+                        learning_rate=muon_lr,
+                        beta=0.9,
+                        nesterov=False,
+                        weight_decay=0.1,
+                        consistent_rms=0.2,
+                        muon_weight_dimension_numbers=_stacked_dims,
+                    ),
+                    Reference(
+                        "optax.contrib.muon",
+                        dict(
+                            learning_rate=muon_lr,
+                            beta=0.9,
+                            nesterov=False,
+                            weight_decay=0.1,
+                            consistent_rms=0.2,
+                            muon_weight_dimension_numbers=_optax_stacked_dims,
+                        ),
+                        {"nu": "nu"},
+                    ),
+                ),
+                Case(
+                    "dion coefficients, aol, adam's own settings",
+                    dict(
+                        learning_rate=muon_lr,
+                        ns_coeffs="dion",
+                        preconditioning="aol",
+                        adam_learning_rate=5e-3,
+                        adam_b1=0.8,
+                        adam_b2=0.99,
+                        adam_weight_decay=0.05,
+                        eps=1e-6,
+                    ),
+                    Reference(
+                        "optax.contrib.muon",
+                        dict(
+                            learning_rate=muon_lr,
+                            ns_coeffs="dion",
+                            preconditioning="aol",
+                            adam_learning_rate=5e-3,
+                            adam_b1=0.8,
+                            adam_b2=0.99,
+                            adam_weight_decay=0.05,
+                            eps=1e-6,
+                        ),
+                        {"nu": "nu"},
+                    ),
+                ),
+                Case(
+                    "schatten, 4 steps, adaptive",
+                    dict(learning_rate=muon_lr, ns_steps=4, preconditioning="schatten", adaptive=True),
+                    Reference(
+                        "optax.contrib.muon",
+                        dict(learning_rate=muon_lr, ns_steps=4, preconditioning="schatten", adaptive=True),
+                        {"nu": "nu"},
+                    ),
+                ),
+            ),
+            elementwise=False,
+            matrix_math=True,
+            needs_params=True,
+            race_lr=_lr_table(ravine=0.3, rosenbrock=0.1, saddle=0.05, digits=0.02),
+            state_names=("count", "nu"),
+            static_args=("ns_steps",),
+        ),
+    ]
+
+
+def _stacked_dims(tree: Any) -> Any:
+    """Muon's matrices on the parity tree: 2-d leaves as (0, 1), 3-d leaves as stacked layers (1, 2)."""
+    import jax
+
+    from gradxform.blocks.orthogonal import MuonDimensionNumbers as D
+
+    return jax.tree.map(lambda x: D() if x.ndim == 2 else D(1, 2) if x.ndim == 3 else None, tree)
+
+
+def _optax_stacked_dims(tree: Any) -> Any:
+    """`_stacked_dims` in optax's class (optax recognizes only its own)."""
+    import jax
+    from optax.contrib import MuonDimensionNumbers as D
+
+    return jax.tree.map(lambda x: D() if x.ndim == 2 else D(1, 2) if x.ndim == 3 else None, tree)
 
 
 def _averaging_entries() -> list[Entry]:
@@ -620,8 +771,155 @@ def _averaging_entries() -> list[Entry]:
 
 
 def _lr_free_entries() -> list[Entry]:
-    """Learning-rate-free methods: prodigy, dadapt_adamw, dog, dowg, cocob, mechanize, momo, momo_adam."""
-    return []
+    """Learning-rate-free methods: prodigy, dadapt_adamw, dog, dowg, cocob, mechanize, momo, momo_adam.
+
+    Their `learning_rate` (default 1.0) is a factor on the step they estimate, so they race at 1.0.
+    They read whole-tree norms or sums (`elementwise=False`) and need the parameters.
+    """
+    from gradxform import optimizers as o
+
+    ones = _lr_table(ravine=1.0, rosenbrock=1.0, saddle=1.0, digits=1.0)
+    dog_state = {"init_params": "init_params", "max_dist": "max_dist", "sum_sq_norm_grads": "sum_sq_norm_grads"}
+    dowg_state = {
+        "init_params": "init_params",
+        "estim_sq_dist": "estim_sq_dist",
+        "weighted_sq_norm_grads": "weighted_sq_norm_grads",
+    }
+    adapt = {k: k for k in ("exp_avg", "exp_avg_sq", "grad_sum", "estim_lr", "numerator_weighted", "count")}
+    prodigy_1 = dict(
+        learning_rate=0.5, betas=(0.8, 0.99), eps=1e-6, estim_lr0=1e-4, estim_lr_coef=2.0, weight_decay=1e-2
+    )
+    prodigy_2 = dict(betas=(0.9, 0.995), beta3=0.95, estim_lr0=1e-3, weight_decay=0.1, safeguard_warmup=True)
+    dadapt_1 = dict(learning_rate=0.5, betas=(0.85, 0.995), eps=1e-6, estim_lr0=1e-3, weight_decay=1e-2)
+    dadapt_2 = dict(learning_rate=2.0, betas=(0.5, 0.9), estim_lr0=1e-3, weight_decay=0.1)
+    # optax rounds 1 - b and the bias corrections from Python doubles (docs/conventions.md): Prodigy's s_t,
+    # which sums d_t-weighted gradients to ~40, is 6e-5 (relative to 1 + |s|) from optax's after 300 float32 steps.
+    prodigy_tol = {"float32": (1e-5, 2e-4), "float64": (1e-12, 1e-12)}
+    return [
+        Entry(
+            "prodigy",
+            o.prodigy,
+            "lr_free",
+            # d_0 = 1e-6 by default: ten steps hardly move, whatever the learning rate; instances start at 1e-4.
+            example=lambda lr: o.prodigy(lr, estim_lr0=1e-4),
+            cases=(
+                Case(
+                    "non-default",
+                    prodigy_1,
+                    Reference("optax.contrib.prodigy", prodigy_1, dict(adapt, init_params="params0")),
+                    prodigy_tol,
+                ),
+                Case(
+                    "safeguard",
+                    prodigy_2,
+                    Reference("optax.contrib.prodigy", prodigy_2, dict(adapt, init_params="params0")),
+                    prodigy_tol,
+                ),
+            ),
+            elementwise=False,
+            needs_params=True,
+            supports_complex=False,
+            alias_kwargs=(dict(learning_rate=1e-1),),
+            alias_dtypes=("float32",),
+            race_lr=ones,
+            state_names=("count", "exp_avg", "exp_avg_sq", "grad_sum", "init_params", "estim_lr", "numerator_weighted"),
+        ),
+        Entry(
+            "dadapt_adamw",
+            o.dadapt_adamw,
+            "lr_free",
+            example=lambda lr: o.dadapt_adamw(lr, estim_lr0=1e-4),  # as prodigy's
+            cases=(
+                Case("non-default", dadapt_1, Reference("optax.contrib.dadapt_adamw", dadapt_1, adapt)),
+                Case(
+                    "betas",
+                    dadapt_2,
+                    Reference("optax.contrib.dadapt_adamw", dadapt_2, adapt),
+                ),
+            ),
+            elementwise=False,
+            needs_params=True,
+            supports_complex=False,
+            alias_kwargs=(dict(learning_rate=1e-1),),
+            alias_dtypes=("float32",),
+            race_lr=ones,
+            state_names=("count", "exp_avg", "exp_avg_sq", "grad_sum", "estim_lr", "numerator_weighted"),
+        ),
+        Entry(
+            "dog",
+            o.dog,
+            "lr_free",
+            # The default first step, r_eps = 1e-6 (1 + |x0|), keeps ten steps so small that the learning
+            # rate hardly matters to them; instances are built at the paper's other suggestion, 1e-4.
+            example=lambda lr: o.dog(lr, init_step=("heuristic", 1e-4)),
+            cases=(
+                Case(
+                    "heuristic-wd",
+                    dict(learning_rate=0.8, init_step=("heuristic", 1e-3), eps=1e-6, weight_decay=1e-2),
+                    Reference(
+                        "optax.contrib.dog",
+                        dict(learning_rate=0.8, init_step=("heuristic", 1e-3), eps=1e-6, weight_decay=1e-2),
+                        dog_state,
+                    ),
+                ),
+                Case(
+                    "distance-mask",
+                    dict(init_step=("distance", 1e-2), weight_decay=5e-2, mask=_matrices),
+                    Reference(
+                        "optax.contrib.dog",
+                        dict(init_step=("distance", 1e-2), weight_decay=5e-2, mask=_matrices),
+                        dog_state,
+                    ),
+                ),
+                Case(
+                    "learning_rate",
+                    dict(learning_rate=0.5, init_step=("learning_rate", 1e-2)),
+                    Reference(
+                        "optax.contrib.dog",
+                        dict(learning_rate=0.5, init_step=("learning_rate", 1e-2)),
+                        dict(dog_state, is_init_step="is_init_step"),
+                    ),
+                ),
+            ),
+            elementwise=False,
+            needs_params=True,
+            alias_kwargs=(dict(learning_rate=1.0),),
+            alias_dtypes=("float32",),
+            race_lr=ones,
+            state_names=("init_params", "max_dist", "sum_sq_norm_grads"),
+        ),
+        Entry(
+            "dowg",
+            o.dowg,
+            "lr_free",
+            cases=(
+                Case(
+                    "init-wd",
+                    dict(learning_rate=0.7, init_estim_sq_dist=1e-3, eps=1e-5, weight_decay=1e-2),
+                    Reference(
+                        "optax.contrib.dowg",
+                        dict(learning_rate=0.7, init_estim_sq_dist=1e-3, eps=1e-5, weight_decay=1e-2),
+                        dowg_state,
+                    ),
+                ),
+                Case(
+                    "mask",
+                    dict(learning_rate=0.5, eps=1e-5, weight_decay=0.1, mask=_matrices),
+                    Reference(
+                        "optax.contrib.dowg",
+                        dict(learning_rate=0.5, eps=1e-5, weight_decay=0.1, mask=_matrices),
+                        dowg_state,
+                    ),
+                ),
+            ),
+            elementwise=False,
+            needs_params=True,
+            alias_kwargs=(dict(learning_rate=1.0),),
+            alias_dtypes=("float32",),
+            race_lr=ones,
+            state_names=("init_params", "estim_sq_dist", "weighted_sq_norm_grads"),
+        ),
+    ]
 
 
 def _numpy_constant(value: float) -> Callable[[Any], Any]:
