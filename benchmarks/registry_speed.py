@@ -5,6 +5,12 @@ Run from the repository root::
     python -m benchmarks.registry_speed                       # every entry with an optax case
     python -m benchmarks.registry_speed --only lion,adan      # some of them
     python -m benchmarks.registry_speed --out docs/performance_registry.md
+    python -m benchmarks.registry_speed --only lamb --trees leaf1024,mlp50   # other trees
+
+`--trees` picks the trees (default `leaf,small`, the two above): `leaf1024` is one
+1024x1024 float32 matrix, `mlp50` a 50-leaf MLP (25 layers of a 256x256 weight and a
+256 bias), where optimizers that look at whole leaves (norms, factored moments) show
+their per-leaf cost.
 
 Each row builds gradxform's optimizer and the optax reference of the entry's first
 optax parity case (the same, non-default settings on both sides), compiles the
@@ -50,6 +56,41 @@ def _pair(entry):
     return ours, theirs, case.label
 
 
+# name: (parameter shapes, iterations per timed round); "leaf" and "small" are measured below as they always were.
+EXTRA_TREES = {
+    "leaf1024": (((1024, 1024),), 20),
+    "mlp50": (tuple(s for _ in range(25) for s in ((256, 256), (256,))), 20),
+}
+TREES = ("leaf", "small", *EXTRA_TREES)
+
+
+def _tree_ratio(ours, theirs, shapes, reps: int, iters: int) -> tuple[float, float]:
+    """Medians (ms) of the donated step of `ours` and `theirs` on a tree of `shapes`."""
+    keys = jax.random.split(jax.random.key(5), len(shapes))
+    grads = {f"p{i:02d}": jax.random.normal(k, s) * 1e-3 for i, (k, s) in enumerate(zip(keys, shapes))}
+    cs = []
+    for who, tx in (("gradxform", ours), ("optax", theirs)):
+        p = {f"p{i:02d}": jnp.ones(s, jnp.float32) for i, s in enumerate(shapes)}
+        cs.append(compile_step(who, opt_step(tx), (p, tx.init(p)), (grads,)))
+    race(cs, reps, iters)
+    return cs[0].ms, cs[1].ms
+
+
+def measure_trees(entry, reps: int, trees: tuple[str, ...]) -> dict:
+    """The entry beside optax on the named extra trees: `{tree: (gx ms, optax ms)}`."""
+    ours, theirs, label = _pair(entry)
+    row = dict(name=entry.name, setting=label)
+    for t in trees:
+        shapes, iters = EXTRA_TREES[t]
+        row[t] = _tree_ratio(ours, theirs, shapes, reps, iters)
+    print(
+        f"{entry.name:28s} "
+        + "  ".join(f"{t} {row[t][0]:.3f}/{row[t][1]:.3f} ms = {row[t][0] / row[t][1]:5.2f}" for t in trees),
+        flush=True,
+    )
+    return row
+
+
 def measure(entry, reps: int, iters_leaf: int, iters_small: int) -> dict:
     ours, theirs, label = _pair(entry)
     row = dict(name=entry.name, setting=label)
@@ -85,7 +126,14 @@ def main(argv=None) -> None:
     ap.add_argument("--reps", type=int, default=9)
     ap.add_argument("--out", default=None, help="markdown file to write")
     ap.add_argument("--max-load", type=float, default=None)
+    ap.add_argument(
+        "--trees", default="leaf,small", help=f"comma-separated trees, of {', '.join(TREES)} (default: leaf,small)"
+    )
     args = ap.parse_args(argv)
+    trees = tuple(args.trees.split(","))
+    unknown = [t for t in trees if t not in TREES]
+    if unknown:
+        ap.error(f"unknown tree {unknown[0]!r}; the trees are {', '.join(TREES)}")
     names = args.only.split(",") if args.only else None
     entries = [
         e
@@ -95,6 +143,16 @@ def main(argv=None) -> None:
     if args.max_load is not None:
         wait_for_quiet(args.max_load, 600.0)
     load = os.getloadavg()
+    if trees != ("leaf", "small"):
+        extra = tuple(t for t in trees if t in EXTRA_TREES)
+        print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
+        for e in entries:
+            if {"leaf", "small"} & set(trees):
+                measure(e, args.reps, 5, 125)
+            if extra:
+                measure_trees(e, args.reps, extra)
+        print(f"load average after {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return
     rows = [measure(e, args.reps, 5, 125) for e in entries]
     if args.out:
         info = machine()

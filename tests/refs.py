@@ -171,6 +171,15 @@ def rel_err(a, b) -> float:
     return max(errs, default=0.0)
 
 
+def masked_as_none(tree):
+    """`tree` with optax's `MaskedNode`s (the leaves its `masked` / `partition` leave out) as `None`, ours."""
+
+    def is_masked(x):
+        return type(x).__name__ == "MaskedNode" and type(x).__module__.startswith("optax")
+
+    return jax.tree.map(lambda x: None if is_masked(x) else x, tree, is_leaf=is_masked)
+
+
 def count_leaves(state) -> tuple[int, int]:
     """(array leaves, integer scalars) of a state."""
     leaves = jax.tree.leaves(state)

@@ -1,16 +1,33 @@
 """Blocks: one idea each, every one a `GradientTransformation`.
 
-Modules by idea: `moments` (moving averages, sums, maxima), `correction` (bias
-correction, Nesterov look-ahead), `momentum` (heavy-ball trace), `scaling`
-(factor, learning rate, eps, square root), `weight_decay`, `ratio` (one branch
-divided by another), `adadelta` (the feedback of past updates), `clipping`, `lr_free` (distance
-estimates and coin betting: learning-rate-free step sizes); and
-`base`, the skeleton they are built on.
+Modules by idea:
+
+- `moments` (moving averages, sums, maxima), `correction` (bias correction, Nesterov look-ahead),
+  `momentum` (heavy-ball trace), `scaling` (factor, learning rate, eps, square root), `weight_decay`,
+  `ratio` (one branch divided by another), `adadelta` (the feedback of past updates), `clipping`;
+- `adan` (Adan's three moments), `lagged` (the previous gradient, the previous second moment),
+  `dual_averaging` (MADGRAD), `noise` (annealed gradient noise), `averaging` (averaged iterates);
+- `layerwise` (trust ratio, centralization, unit-wise and RMS clipping: whole-leaf ideas);
+- `orthogonal` (Muon's matrix blocks);
+- `lr_free` (distance estimates and coin betting: learning-rate-free step sizes);
+- `base`, the skeleton they are built on.
 """
 
 from gradxform.blocks.adadelta import AdadeltaState, UpdateRmsState, scale_by_adadelta, scale_by_update_rms
+from gradxform.blocks.adan import AdanState, scale_by_adan
+from gradxform.blocks.averaging import AverageState, iterate_average
 from gradxform.blocks.clipping import clip, clip_by_block_norm, clip_by_global_norm
 from gradxform.blocks.correction import NesterovEmaState, bias_correction, nesterov_ema
+from gradxform.blocks.dual_averaging import MadgradState, scale_by_madgrad
+from gradxform.blocks.lagged import OptimisticState, PreviousRmsState, optimistic_gradient, scale_by_previous_rms
+from gradxform.blocks.layerwise import (
+    adaptive_grad_clip,
+    centralize,
+    clip_by_block_rms,
+    normalize_by_update_norm,
+    scale_by_param_block_rms,
+    scale_by_trust_ratio,
+)
 from gradxform.blocks.lr_free import (
     COCOBState,
     DAdaptAdamWState,
@@ -45,7 +62,9 @@ from gradxform.blocks.moments import (
     sum_sq,
 )
 from gradxform.blocks.momentum import TraceState, trace
-from gradxform.blocks.ratio import RatioState, ratio
+from gradxform.blocks.noise import NoiseState, add_noise
+from gradxform.blocks.orthogonal import MuonDimensionNumbers, newton_schulz, orthogonalize, scale_by_shape
+from gradxform.blocks.ratio import PlusState, RatioState, plus, ratio
 from gradxform.blocks.scaling import add_eps, scale, scale_by_learning_rate, sqrt
 from gradxform.blocks.weight_decay import add_decayed_weights
 
@@ -55,24 +74,36 @@ __all__ = [
     "DAdaptAdamWState",
     "DoGState",
     "DoWGState",
+    "AdanState",
+    "AverageState",
     "EmaSqState",
     "EmaState",
     "EmaVarState",
     "MechanicState",
     "MomoAdamState",
     "MomoState",
+    "MadgradState",
+    "MuonDimensionNumbers",
     "NesterovEmaState",
     "ProdigyState",
+    "NoiseState",
+    "OptimisticState",
+    "PlusState",
+    "PreviousRmsState",
     "RatioState",
     "RunningMaxState",
     "SumSqState",
     "TraceState",
     "UpdateRmsState",
+    "adaptive_grad_clip",
     "add_decayed_weights",
     "add_eps",
+    "add_noise",
     "bias_correction",
+    "centralize",
     "clip",
     "clip_by_block_norm",
+    "clip_by_block_rms",
     "clip_by_global_norm",
     "d_estimate",
     "ema",
@@ -81,6 +112,13 @@ __all__ = [
     "max_distance_from_start",
     "momo_step",
     "nesterov_ema",
+    "normalize_by_update_norm",
+    "iterate_average",
+    "nesterov_ema",
+    "optimistic_gradient",
+    "plus",
+    "newton_schulz",
+    "orthogonalize",
     "ratio",
     "running_max",
     "scale",
@@ -93,7 +131,14 @@ __all__ = [
     "scale_by_mechanic",
     "scale_by_momo",
     "scale_by_momo_adam",
+    "scale_by_param_block_rms",
+    "scale_by_trust_ratio",
     "scale_by_prodigy",
+    "scale_by_adan",
+    "scale_by_learning_rate",
+    "scale_by_madgrad",
+    "scale_by_previous_rms",
+    "scale_by_shape",
     "scale_by_update_rms",
     "sqrt",
     "sum_sq",

@@ -120,6 +120,7 @@ def elementwise(
     with_params: bool = False,
     dtypes: bool = False,
     extra: tuple[str, ...] = (),
+    per_leaf: bool = False,
 ) -> GradientTransformation:
     """A block whose update is `fn` applied leaf by leaf (see the module docstring).
 
@@ -136,6 +137,8 @@ def elementwise(
       with_params: `fn` also takes the parameter leaf (`update` then needs `params`).
       dtypes: `fn` also takes `dtypes=`, the dtypes its moments (and parameter) are stored in.
       extra: scalar extra arguments of `update` that `fn` reads as `h.<name>` (`("value",)`: the loss).
+      per_leaf: `fn` looks at the whole leaf (a norm, a mean over axes), not element by element:
+        the block is marked `per_leaf` (see `leafwise`).
     """
     hyper = dict(hyper or {})
     for key, (value, rng) in hyper.items():
@@ -171,4 +174,22 @@ def elementwise(
         new = [stored(field(updates, results, i + 1), m) for i, m in enumerate(moments)]
         return out, state(*new)
 
-    return make_block(name, init, update, needs_step=needs_step, stateless=state is None, extra_args=tuple(extra))
+    return make_block(
+        name,
+        init,
+        update,
+        needs_step=needs_step,
+        stateless=state is None,
+        per_leaf=per_leaf,
+        extra_args=tuple(extra),
+    )
+
+
+def leafwise(name: str, fn: Callable[..., Any], **kwargs: Any) -> GradientTransformation:
+    """`elementwise`'s skeleton for a block whose `fn` reads its whole leaf (a norm, a shape, a mean).
+
+    Everything is as in `elementwise` (`fn(h, u, *moments[, p])` once per leaf, hyperparameters
+    validated and resolved once), and the block is marked `per_leaf`: its result changes if the
+    leaves are concatenated, so `gradxform.FlatParams` refuses it.
+    """
+    return elementwise(name, fn, per_leaf=True, **kwargs)

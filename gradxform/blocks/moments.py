@@ -14,7 +14,7 @@ from gradxform.blocks.base import elementwise, storage
 from gradxform.core.state import per_param
 from gradxform.core.transform import GradientTransformation
 from gradxform.errors import lead
-from gradxform.hyper.validate import NONNEGATIVE, UNIT
+from gradxform.hyper.validate import NONNEGATIVE, UNIT, validate_bool
 from gradxform.hyper.values import Hyperparameter, is_schedule
 from gradxform.numerics.tree_math import abs_sq
 
@@ -28,21 +28,25 @@ class EmaState(NamedTuple):
     mu: PyTree
 
 
-def ema(decay: Hyperparameter, state_dtype: Any = None) -> GradientTransformation:
+def ema(decay: Hyperparameter, state_dtype: Any = None, nesterov: bool = False) -> GradientTransformation:
     r"""Exponential moving average of the updates.
 
-    $$\mu_t = \beta\,\mu_{t-1} + (1-\beta)\,g_t, \qquad \text{output } \mu_t$$
+    $$\mu_t = \beta\,\mu_{t-1} + (1-\beta)\,g_t, \qquad \text{output } \mu_t
+    \quad (\text{or, with } \texttt{nesterov}, \ \beta\mu_t + (1-\beta)g_t)$$
 
-    with $\mu_0 = 0$. Not bias corrected: chain `bias_correction` for that.
+    with $\mu_0 = 0$. Not bias corrected: chain `bias_correction` for that (or
+    `nesterov_ema` for a bias-corrected look-ahead).
 
     Args:
       decay: $\beta \in [0, 1)$.
       state_dtype: the dtype $\mu$ is stored in (default: the parameter's).
+      nesterov: output the look-ahead $\beta\mu_t + (1-\beta)g_t$ (ADOPT's Nesterov form).
     """
+    nesterov = validate_bool("ema", "nesterov", nesterov)
 
     def fn(h, g, m):
         m = h.decay * m + (1 - h.decay) * g
-        return m, m
+        return (h.decay * m + (1 - h.decay) * g) if nesterov else m, m
 
     return elementwise(
         "ema", fn, hyper={"decay": (decay, UNIT)}, state=EmaState, rules={"mu": storage("ema", state_dtype)}

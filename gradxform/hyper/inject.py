@@ -80,8 +80,9 @@ def _is_numeric(value: Any) -> bool:
     return False
 
 
-# Arguments that are functions but not schedules (a weight-decay mask maps the parameters to bools).
-ALWAYS_STATIC = frozenset({"mask", "weight_decay_mask"})
+# Arguments that are functions but not schedules (a weight-decay mask maps the parameters to bools, Muon's
+# dimension numbers map them to their matrix axes): they choose leaves.
+ALWAYS_STATIC = frozenset({"mask", "weight_decay_mask", "trust_ratio_mask", "muon_weight_dimension_numbers"})
 
 
 def inject_hyperparams(
@@ -99,7 +100,7 @@ def inject_hyperparams(
         (float64 under x64). Never the parameters' dtype.
       static_args: names of numeric arguments to pass to `factory` as they
         are, outside the state (e.g. an integer that sets a shape, or a number
-        that chooses blocks). Arguments named `mask` or `weight_decay_mask` are
+        that chooses blocks). Arguments named `mask`, `weight_decay_mask` or `trust_ratio_mask` are
         always static: they are functions of the parameters, not schedules.
 
     Returns:

@@ -2,6 +2,6 @@
 defaults and numerics."""
 
 from gradxform.compat.torch import lr_scheduler
-from gradxform.compat.torch.optimizers import SGD, Adadelta, Adagrad, Adam, AdamW, NAdam, RMSprop
+from gradxform.compat.torch.optimizers import ASGD, SGD, Adadelta, Adagrad, Adam, AdamW, NAdam, RMSprop
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "NAdam", "lr_scheduler"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "NAdam", "ASGD", "lr_scheduler"]

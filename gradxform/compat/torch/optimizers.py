@@ -49,7 +49,7 @@ from gradxform.blocks import (
 from gradxform.core import GradientTransformation, chain, identity, public
 from gradxform.hyper import Hyperparameter, is_concrete, is_zero, resolve, validate, validate_bool
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "NAdam"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "NAdam", "ASGD"]
 
 
 def _nonzero(value: Hyperparameter) -> bool:
@@ -345,3 +345,35 @@ def _nadam_momentum(b1: Hyperparameter, momentum_decay: Hyperparameter):
         return b * (1 - 0.5 * jnp.asarray(0.96, b.dtype) ** (t * psi))
 
     return schedule
+
+
+@public
+def ASGD(
+    lr: Hyperparameter = 1e-2,
+    lambd: Hyperparameter = 1e-4,
+    alpha: Hyperparameter = 0.75,
+    t0: Hyperparameter = 1e6,
+    weight_decay: Hyperparameter = 0.0,
+    *,
+    maximize: bool = False,
+) -> GradientTransformation:
+    r"""`torch.optim.ASGD`: decayed SGD steps and the average of the iterates from step `t0` on.
+
+    $$\eta_t = \frac{\eta}{(1 + \lambda\eta(t-1))^{\alpha}}, \quad
+    \theta_t = \theta_{t-1}(1-\lambda\eta_t) - \eta_t(g_t + w\theta_{t-1}), \quad
+    \bar\theta_t = \bar\theta_{t-1} + \frac{\theta_t - \bar\theta_{t-1}}{\max(1, t-1-t_0)}$$
+
+    torch's `state["ax"]` is `gradxform.eval_params(state, params)`. Chain: `[scale(-1)]`
+    (maximize), `[add_decayed_weights(weight_decay)]`, the chain of `gradxform.asgd`. `t0`
+    must be `>= 0` (with a negative `t0` torch averages in its zero-initialized `ax`).
+    """
+    from gradxform.optimizers.asgd import asgd_chain
+
+    who = "ASGD"
+    _lr(who, lr)
+    validate(who, "lambd", lambd, 0.0)
+    validate(who, "alpha", alpha, 0.0)
+    validate(who, "t0", t0, 0.0)
+    validate(who, "weight_decay", weight_decay, 0.0)
+    maximize = validate_bool(who, "maximize", maximize)
+    return asgd_chain(lr, lambd, alpha, t0, weight_decay, front=(scale(-1.0),) if maximize else ())
