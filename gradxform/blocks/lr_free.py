@@ -592,7 +592,7 @@ def scale_by_cocob(alpha: Hyperparameter = 100.0, eps: Hyperparameter = 1e-8) ->
         # a zero L would make the bet of a zero gradient 0/0.
         dt = dtype_of(x)
         value = jnp.maximum(jnp.asarray(eps, hyper_dtype()).astype(dt), jnp.finfo(dt).smallest_subnormal)
-        return full_like(x, 0) + value
+        return full_like(x, value)  # born where the parameter lives (a sum with zeros would not be)
 
     def update(updates, state, params, count, extra_args):
         _check_start(name, updates, params, state.init_params)
