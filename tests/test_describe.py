@@ -146,7 +146,7 @@ def test_every_registry_entry_describes_itself(entry):
         for c in n.children:
             yield from nodes(c)
 
-    assert tree.root.name == entry.factory.__name__
+    assert tree.root.name == (entry.example_leads_with or entry.factory.__name__)  # a chain's example: chain
     assert not tree.total_bytes < 0  # (nan where the state needs the real parameters, e.g. a mask)
     for n in nodes(tree.root):
         assert n.name and n.name != "foreign transform"
