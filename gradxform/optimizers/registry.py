@@ -1116,6 +1116,8 @@ def _averaging_entries() -> list[Entry]:
             ),
             static_args=("warmup_steps",),
             state_names=("z", "weight_sum", "max_lr", "b1"),
+            # 500-step sweeps over 1e-3..3: the largest rate that stays finite and makes steady progress
+            race_lr=_lr_table(ravine=0.3, rosenbrock=3e-3, saddle=0.03, digits=1.0),
         ),
         Entry(
             "schedule_free_adamw",
@@ -1131,6 +1133,7 @@ def _averaging_entries() -> list[Entry]:
             ),
             static_args=("warmup_steps",),
             state_names=("z", "weight_sum", "max_lr", "b1", "nu"),
+            race_lr=_lr_table(ravine=0.3, rosenbrock=0.1, saddle=0.03, digits=0.03),
         ),
         Entry(
             "schedule_free",
