@@ -59,7 +59,7 @@ def scale_by_rprop(
     \Delta_{t-1} & s_t = 0
     \end{cases}, \qquad
     u_t = \begin{cases} 0 & s_t < 0\\ \Delta_t\,\mathrm{sign}(g_t) & \text{else}\end{cases},
-    \qquad \Delta_0 = \text{learning\_rate}$$
+    \qquad \Delta_0 = \text{learning_rate}$$
 
     output $u_t$ (chain `scale(-1)` to descend). The gradient's size never enters: a sign that
     holds grows the step by $\eta^+$ up to $\Delta_{\max}$, a reversal shrinks it by $\eta^-$ down to

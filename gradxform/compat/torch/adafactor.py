@@ -71,7 +71,7 @@ def _lerp(start: jax.Array, end: jax.Array, weight: jax.Array) -> jax.Array:
 def scale_by_torch_factored_rms(beta2_decay: Hyperparameter = -0.8, eps1: Hyperparameter | None = None):
     r"""torch.optim.Adafactor's second-moment estimate: $u = g / \sqrt{\max(\hat V_t, \epsilon_1^2)}$.
 
-    With $w_t = t^{\text{beta2\_decay}}$, for a leaf of two axes or more (its last two, $n \times m$):
+    With $w_t = t^{\text{beta2_decay}}$, for a leaf of two axes or more (its last two, $n \times m$):
 
     $$r_t = \mathrm{lerp}(r_{t-1}, \operatorname{mean}_m g^2, w_t), \quad
     c_t = \mathrm{lerp}(c_{t-1}, \operatorname{mean}_n g^2, w_t), \quad
@@ -168,7 +168,7 @@ def Adafactor(
 
     Args:
       lr: $\eta \ge 0$ (the relative step's cap, and the decay's factor).
-      beta2_decay: $\le 0$: the second moments' weight $t^{\text{beta2\_decay}}$.
+      beta2_decay: $\le 0$: the second moments' weight $t^{\text{beta2_decay}}$.
       eps: `(eps1, eps2)`: $\epsilon_1 \ge 0$ or `None` (the compute dtype's machine epsilon), the floor of
         the estimate; $\epsilon_2 \ge 0$, the floor of the parameter scale.
       d: $\ge 1$, the RMS the update is clipped to.
