@@ -38,10 +38,10 @@ def scale_by_adan(
     r"""Adan's adaptive Nesterov step (Xie et al. 2022, Algorithm 1).
 
     $$\begin{aligned}
-    \Delta_t &= g_t - g_{t-1}\ (\Delta_1 = 0), &
-    m_t &= \beta_1 m_{t-1} + (1-\beta_1)g_t, &
+    \Delta_t &= g_t - g_{t-1}\ (\Delta_1 = 0), \\
+    m_t &= \beta_1 m_{t-1} + (1-\beta_1)g_t, \\
     v_t &= \beta_2 v_{t-1} + (1-\beta_2)\Delta_t,\\
-    n_t &= \beta_3 n_{t-1} + (1-\beta_3)\,|g_t + (1-\beta_2)\Delta_t|^2, &
+    n_t &= \beta_3 n_{t-1} + (1-\beta_3)\,|g_t + (1-\beta_2)\Delta_t|^2, \\
     u_t &= \frac{\hat m_t + (1-\beta_2)\hat v_t}{\sqrt{\hat n_t + \epsilon_{root}} + \epsilon}
     \end{aligned}$$
 

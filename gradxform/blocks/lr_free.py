@@ -560,11 +560,11 @@ def scale_by_cocob(alpha: Hyperparameter = 100.0, eps: Hyperparameter = 1e-8) ->
     r"""COCOB-Backprop (Orabona & Tommasi 2017): each parameter bets a fraction of its wealth on its gradients.
 
     $$\begin{aligned}
-    L_t &= \max(L_{t-1}, |g_t|),\ L_0 = \epsilon, &
-    G_t &= G_{t-1} + |g_t|, &
-    R_t &= \max(R_{t-1} - g_t (x_t - x_0), 0), &
+    L_t &= \max(L_{t-1}, |g_t|),\ L_0 = \epsilon, \\
+    G_t &= G_{t-1} + |g_t|, \\
+    R_t &= \max(R_{t-1} - g_t (x_t - x_0), 0), \\
     C_t &= C_{t-1} - g_t,\\
-    x_{t+1} &= x_0 + \frac{C_t}{L_t \max(G_t + L_t, \alpha L_t)}\,(L_t + R_t), &
+    x_{t+1} &= x_0 + \frac{C_t}{L_t \max(G_t + L_t, \alpha L_t)}\,(L_t + R_t), \\
     \text{output } & x_{t+1} - x_t
     \end{aligned}$$
 
@@ -780,9 +780,9 @@ def scale_by_momo(
     Polyak-type `momo_step` from a model of the loss; reads the loss through `update(..., value=)`.
 
     $$\begin{aligned}
-    \beta_t &= \beta\ (t > 1),\ 0\ (t = 1), &
-    d_t &= \beta_t d_{t-1} + (1-\beta_t)\,g_t, &
-    \bar f_t &= \beta_t \bar f_{t-1} + (1-\beta_t)\,f(x_t), &
+    \beta_t &= \beta\ (t > 1),\ 0\ (t = 1), \\
+    d_t &= \beta_t d_{t-1} + (1-\beta_t)\,g_t, \\
+    \bar f_t &= \beta_t \bar f_{t-1} + (1-\beta_t)\,f(x_t), \\
     \gamma_t &= \beta_t\gamma_{t-1} + (1-\beta_t)\langle g_t, x_t\rangle,\\
     \Delta x_t &= -\frac{\alpha\lambda}{1+\alpha\lambda}\,x_t - \tau_t\,d_t
     \end{aligned}$$
@@ -852,10 +852,10 @@ def scale_by_momo_adam(
     r"""MoMo-Adam's step (Schaipp et al. 2024): Adam's preconditioned momentum with `momo_step`'s step size.
 
     $$\begin{aligned}
-    d_t &= \beta_1 d_{t-1} + (1-\beta_1)g_t, & v_t &= \beta_2 v_{t-1} + (1-\beta_2)g_t^2, &
+    d_t &= \beta_1 d_{t-1} + (1-\beta_1)g_t, \quad v_t = \beta_2 v_{t-1} + (1-\beta_2)g_t^2, \\
     D_t &= \epsilon + \sqrt{v_t / (1-\beta_2^t)},\\
-    \bar f_t &= \beta_1\bar f_{t-1} + (1-\beta_1) f(x_t), &
-    \gamma_t &= \beta_1\gamma_{t-1} + (1-\beta_1)\langle g_t, x_t\rangle, &
+    \bar f_t &= \beta_1\bar f_{t-1} + (1-\beta_1) f(x_t), \\
+    \gamma_t &= \beta_1\gamma_{t-1} + (1-\beta_1)\langle g_t, x_t\rangle, \\
     \Delta x_t &= -\frac{\alpha\lambda}{1+\alpha\lambda}\,x_t - \tau_t\,\frac{d_t}{D_t}
     \end{aligned}$$
 

@@ -300,8 +300,10 @@ def orthogonalize(
 def scale_by_shape(dimension_numbers: DimensionNumbers = None, consistent_rms: Hyperparameter | None = None):
     r"""Scales each matrix of the update by a factor of its shape (optax's `scale_by_shape`).
 
-    $$U \leftarrow \sqrt{\max\left(1, \tfrac{n_{out}}{n_{in}}\right)}\,U
-    \qquad\text{or, with consistent RMS } r,\qquad U \leftarrow r\sqrt{\max(n_{in}, n_{out})}\,U$$
+    $$\begin{aligned}
+    U &\leftarrow \sqrt{\max\left(1, \tfrac{n_{out}}{n_{in}}\right)}\,U \qquad\text{or, with consistent RMS } r, \\
+    U &\leftarrow r\sqrt{\max(n_{in}, n_{out})}\,U
+    \end{aligned}$$
 
     where $n_{in}$ and $n_{out}$ are the matrix's rows and columns (Jordan's width scaling;
     Liu et al. 2025's RMS matching, $r = 0.2$ matching AdamW's). Leaves that are not matrices

@@ -53,13 +53,17 @@ def scale_by_rprop(
 
     With $s_t = \mathrm{sign}(g_t)\,\mathrm{sign}(u_{t-1})$ (the last step $u_{t-1}$, $u_0 = 0$):
 
-    $$\Delta_t = \begin{cases}
+    $$\begin{aligned}
+    \Delta_t &= \begin{cases}
     \mathrm{clip}(\eta^+\Delta_{t-1},\ \Delta_{\min},\ \Delta_{\max}) & s_t > 0\\
     \mathrm{clip}(\eta^-\Delta_{t-1},\ \Delta_{\min},\ \Delta_{\max}) & s_t < 0\\
     \Delta_{t-1} & s_t = 0
-    \end{cases}, \qquad
-    u_t = \begin{cases} 0 & s_t < 0\\ \Delta_t\,\mathrm{sign}(g_t) & \text{else}\end{cases},
-    \qquad \Delta_0 = \text{learning_rate}$$
+    \end{cases}, \\
+    u_t &= \begin{cases}
+    0 & s_t < 0\\
+    \Delta_t\,\mathrm{sign}(g_t) & \text{else}
+    \end{cases}, \qquad \Delta_0 = \text{learning_rate}
+    \end{aligned}$$
 
     output $u_t$ (chain `scale(-1)` to descend). The gradient's size never enters: a sign that
     holds grows the step by $\eta^+$ up to $\Delta_{\max}$, a reversal shrinks it by $\eta^-$ down to

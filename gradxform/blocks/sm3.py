@@ -56,9 +56,11 @@ def scale_by_sm3(b2: Hyperparameter = 1.0, eps: Hyperparameter = 1e-8) -> Gradie
     For a leaf with $k \ge 2$ axes, the cover sets are its slices $S_{i,j}$ (index $j$ on
     axis $i$), each with an accumulator $\mu_{i,j}$:
 
-    $$\nu_t(x) = c_1\,g_t(x)^2 + c_2 \min_{i} \mu_{i, x_i}, \qquad
-    \mu_{i,j} \leftarrow \max_{x \in S_{i,j}} \nu_t(x), \qquad
-    u_t(x) = \frac{g_t(x)}{\sqrt{\nu_t(x) + \epsilon}}\ (0 \text{ where } \nu_t = 0)$$
+    $$\begin{aligned}
+    \nu_t(x) &= c_1\,g_t(x)^2 + c_2 \min_{i} \mu_{i, x_i}, \\
+    \mu_{i,j} &\leftarrow \max_{x \in S_{i,j}} \nu_t(x), \\
+    u_t(x) &= \frac{g_t(x)}{\sqrt{\nu_t(x) + \epsilon}}\ (0 \text{ where } \nu_t = 0)
+    \end{aligned}$$
 
     with $(c_1, c_2) = (1, 1)$ for $\beta_2 = 1$ (sums, the paper's) and $(1-\beta_2, \beta_2)$
     otherwise. A 1-d leaf's slices along its one axis are its elements, and a 0-d leaf is

@@ -31,12 +31,12 @@ def adafactor(
 
     $$\begin{aligned}
     \hat\beta_{2,t} &= 1 - t^{-c}, \qquad G_t = g_t^2 + \epsilon_1, \\
-    R_t &= \hat\beta_{2,t} R_{t-1} + (1-\hat\beta_{2,t})\operatorname{mean}_m G_t, \quad
-    C_t = \hat\beta_{2,t} C_{t-1} + (1-\hat\beta_{2,t})\operatorname{mean}_n G_t, \quad
-    \hat V_t = \frac{R_t C_t}{\operatorname{mean}_n R_t}, \\
-    U_t &= \frac{g_t}{\sqrt{\hat V_t}}, \qquad
-    \bar U_t = \frac{U_t}{\max(1, \mathrm{RMS}(U_t)/d)}, \qquad
-    \Delta\theta_t = -\eta_t \max(\epsilon_2, \mathrm{RMS}(\theta_{t-1}))\,\bar U_t
+    R_t &= \hat\beta_{2,t} R_{t-1} + (1-\hat\beta_{2,t})\operatorname{mean}_m G_t, \\
+    C_t &= \hat\beta_{2,t} C_{t-1} + (1-\hat\beta_{2,t})\operatorname{mean}_n G_t, \\
+    \hat V_t &= \frac{R_t C_t}{\operatorname{mean}_n R_t}, \\
+    U_t &= \frac{g_t}{\sqrt{\hat V_t}}, \\
+    \bar U_t &= \frac{U_t}{\max(1, \mathrm{RMS}(U_t)/d)}, \\
+    \Delta\theta_t &= -\eta_t \max(\epsilon_2, \mathrm{RMS}(\theta_{t-1}))\,\bar U_t
     \end{aligned}$$
 
     per leaf; $R$, $C$ are the row and column statistics of a factored leaf (its two

@@ -23,9 +23,9 @@ def adan(
     r"""Adan (Xie et al. 2022), optax's form: decoupled weight decay added to the update.
 
     $$\begin{aligned}
-    \Delta_t &= g_t - g_{t-1}\ (\Delta_1 = 0), \quad
-    m_t = \beta_1 m_{t-1} + (1-\beta_1)g_t, \quad
-    v_t = \beta_2 v_{t-1} + (1-\beta_2)\Delta_t,\\
+    \Delta_t &= g_t - g_{t-1}\ (\Delta_1 = 0), \\
+    m_t &= \beta_1 m_{t-1} + (1-\beta_1)g_t, \\
+    v_t &= \beta_2 v_{t-1} + (1-\beta_2)\Delta_t,\\
     n_t &= \beta_3 n_{t-1} + (1-\beta_3)\,(g_t + (1-\beta_2)\Delta_t)^2,\\
     \Delta\theta_t &= -\eta\left(\frac{\hat m_t + (1-\beta_2)\hat v_t}{\sqrt{\hat n_t + \epsilon_{root}} + \epsilon}
     + \lambda\theta_{t-1}\right)

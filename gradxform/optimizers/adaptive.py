@@ -98,8 +98,10 @@ def adamax(
 ) -> GradientTransformation:
     r"""AdaMax: Adam with the infinity norm in place of the root mean square (Kingma & Ba 2015, §7).
 
-    $$\mu_t = \beta_1\mu_{t-1} + (1-\beta_1)g_t, \qquad u_t = \max(\beta_2 u_{t-1},\ |g_t| + \epsilon), \qquad
-    \Delta\theta_t = -\eta\,\frac{\mu_t / (1-\beta_1^t)}{u_t}$$
+    $$\begin{aligned}
+    \mu_t &= \beta_1\mu_{t-1} + (1-\beta_1)g_t, \qquad u_t = \max(\beta_2 u_{t-1},\ |g_t| + \epsilon), \\
+    \Delta\theta_t &= -\eta\,\frac{\mu_t / (1-\beta_1^t)}{u_t}
+    \end{aligned}$$
 
     Chain: `ratio(chain(ema(b1), bias_correction(b1)), infinity_moment(b2, eps))`,
     `scale_by_learning_rate(learning_rate)`. $u_t$ needs no bias correction: it is a maximum,
@@ -192,9 +194,11 @@ def adabelief(
 ) -> GradientTransformation:
     r"""AdaBelief: Adam whose second moment is the moving average of the prediction error (Zhuang et al. 2020).
 
-    $$\mu_t = \beta_1\mu_{t-1} + (1-\beta_1)g_t, \qquad
-    s_t = \beta_2 s_{t-1} + (1-\beta_2)(g_t - \mu_t)^2 + \epsilon_{root}, \qquad
-    \Delta\theta_t = -\eta\,\frac{\hat\mu_t}{\sqrt{s_t/(1-\beta_2^t)} + \epsilon}$$
+    $$\begin{aligned}
+    \mu_t &= \beta_1\mu_{t-1} + (1-\beta_1)g_t, \\
+    s_t &= \beta_2 s_{t-1} + (1-\beta_2)(g_t - \mu_t)^2 + \epsilon_{root}, \\
+    \Delta\theta_t &= -\eta\,\frac{\hat\mu_t}{\sqrt{s_t/(1-\beta_2^t)} + \epsilon}
+    \end{aligned}$$
 
     Chain: `ratio(chain(ema(b1), bias_correction(b1)), chain(belief_sq(b2, eps_root),
     bias_correction(b2), sqrt(), add_eps(eps)), residual=True)`,

@@ -26,9 +26,9 @@ def ademamix(
     r"""AdEMAMix (Pagliardini et al. 2024): a bias-corrected fast EMA plus $\alpha$ times a slow one.
 
     $$\begin{aligned}
-    m^{(1)}_t &= \beta_1 m^{(1)}_{t-1} + (1-\beta_1)g_t, \quad
-    m^{(2)}_t = \beta_3 m^{(2)}_{t-1} + (1-\beta_3)g_t, \quad
-    \nu_t = \beta_2\nu_{t-1} + (1-\beta_2)g_t^2,\\
+    m^{(1)}_t &= \beta_1 m^{(1)}_{t-1} + (1-\beta_1)g_t, \\
+    m^{(2)}_t &= \beta_3 m^{(2)}_{t-1} + (1-\beta_3)g_t, \\
+    \nu_t &= \beta_2\nu_{t-1} + (1-\beta_2)g_t^2,\\
     \Delta\theta_t &= -\eta\left(\frac{\hat m^{(1)}_t + \alpha\, m^{(2)}_t}{\sqrt{\hat\nu_t + \epsilon_{root}}
     + \epsilon} + \lambda\theta_{t-1}\right)
     \end{aligned}$$

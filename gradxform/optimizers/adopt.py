@@ -34,9 +34,9 @@ def adopt(
     r"""ADOPT (Taniguchi et al. 2024): normalize by the second moment *before* this gradient, clip, then average.
 
     $$\begin{aligned}
-    x_t &= \mathrm{clip}\!\left(\frac{g_t}{\max(\sqrt{\nu_{t-1}}, \epsilon)}, \pm c_{t-1}\right), &
+    x_t &= \mathrm{clip}\!\left(\frac{g_t}{\max(\sqrt{\nu_{t-1}}, \epsilon)}, \pm c_{t-1}\right), \\
     \nu_t &= \beta_2\nu_{t-1} + (1-\beta_2)g_t^2\ (\nu_1 = g_1^2),\\
-    m_t &= \beta_1 m_{t-1} + (1-\beta_1)x_t\ (m_1 = 0), &
+    m_t &= \beta_1 m_{t-1} + (1-\beta_1)x_t\ (m_1 = 0), \\
     \Delta\theta_t &= -\eta\, m_t \ \ (\text{Nesterov: } -\eta(\beta_1 m_t + (1-\beta_1)x_t))
     \end{aligned}$$
 

@@ -206,9 +206,9 @@ def cocob(
     With $g_t$ the gradient plus $\lambda x_t$, scaled by $\eta$:
 
     $$\begin{aligned}
-    L_t &= \max(L_{t-1}, |g_t|),\ L_0 = \epsilon, &
-    G_t &= G_{t-1} + |g_t|, &
-    R_t &= \max(R_{t-1} - g_t(x_t - x_0), 0), &
+    L_t &= \max(L_{t-1}, |g_t|),\ L_0 = \epsilon, \\
+    G_t &= G_{t-1} + |g_t|, \\
+    R_t &= \max(R_{t-1} - g_t(x_t - x_0), 0), \\
     C_t &= C_{t-1} - g_t,\\
     x_{t+1} &= x_0 + \frac{C_t}{L_t\max(G_t + L_t, \alpha L_t)}\,(L_t + R_t)
     \end{aligned}$$
@@ -278,12 +278,12 @@ def momo(
     2024): SGD with momentum whose step is truncated by a model of the loss; `update` needs `value=`, the loss.
 
     $$\begin{aligned}
-    d_t &= \beta d_{t-1} + (1-\beta)g_t, \quad
-    \bar f_t = \beta \bar f_{t-1} + (1-\beta) f(x_t), \quad
-    \gamma_t = \beta\gamma_{t-1} + (1-\beta)\langle g_t, x_t\rangle \quad (\beta = 0 \text{ at } t = 1),\\
+    d_t &= \beta d_{t-1} + (1-\beta)g_t, \\
+    \bar f_t &= \beta \bar f_{t-1} + (1-\beta) f(x_t), \\
+    \gamma_t &= \beta\gamma_{t-1} + (1-\beta)\langle g_t, x_t\rangle \quad (\beta = 0 \text{ at } t = 1),\\
     \tau_t &= \min\Big(\alpha, \frac{\big((1+\alpha\lambda)(\bar f_t - f_* - \gamma_t) + \langle d_t, x_t\rangle\big)_+}
-    {\|d_t\|^2}\Big), \qquad
-    \Delta x_t = -\frac{\alpha\lambda}{1+\alpha\lambda}\,x_t - \tau_t\,d_t
+    {\|d_t\|^2}\Big), \\
+    \Delta x_t &= -\frac{\alpha\lambda}{1+\alpha\lambda}\,x_t - \tau_t\,d_t
     \end{aligned}$$
 
     Chain: `scale_by_momo(learning_rate, beta, lower_bound, weight_decay, adapt_lower_bound)` (its step size
@@ -313,11 +313,11 @@ def momo_adam(
     needs `value=`, the loss.
 
     $$\begin{aligned}
-    d_t &= \beta_1 d_{t-1} + (1-\beta_1)g_t, \quad v_t = \beta_2 v_{t-1} + (1-\beta_2)g_t^2, \quad
-    D_t = \epsilon + \sqrt{v_t/(1-\beta_2^t)},\\
+    d_t &= \beta_1 d_{t-1} + (1-\beta_1)g_t, \quad v_t = \beta_2 v_{t-1} + (1-\beta_2)g_t^2, \\
+    D_t &= \epsilon + \sqrt{v_t/(1-\beta_2^t)},\\
     \tau_t &= \min\Big(\frac{\alpha}{\rho_t}, \frac{\big((1+\alpha\lambda)(\bar f_t - \rho_t f_* - \gamma_t)
-    + \langle d_t, x_t\rangle\big)_+}{\langle d_t, d_t/D_t\rangle}\Big), \quad \rho_t = 1-\beta_1^t, \qquad
-    \Delta x_t = -\frac{\alpha\lambda}{1+\alpha\lambda}\,x_t - \tau_t\,\frac{d_t}{D_t}
+    + \langle d_t, x_t\rangle\big)_+}{\langle d_t, d_t/D_t\rangle}\Big), \quad \rho_t = 1-\beta_1^t, \\
+    \Delta x_t &= -\frac{\alpha\lambda}{1+\alpha\lambda}\,x_t - \tau_t\,\frac{d_t}{D_t}
     \end{aligned}$$
 
     with $\bar f_t$ and $\gamma_t$ moving averages (weight $\beta_1$) of the loss and of $\langle g_t, x_t\rangle$.

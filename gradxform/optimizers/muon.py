@@ -74,10 +74,10 @@ def muon(
     On each matrix leaf $W$ ($n_{in} \times n_{out}$, or a stack of them by its dimension numbers):
 
     $$\begin{aligned}
-    \mu_t &= \beta\mu_{t-1} + (1-\beta)G_t, &
+    \mu_t &= \beta\mu_{t-1} + (1-\beta)G_t, \\
     M_t &= \beta\frac{\mu_t}{1-\beta^{t+1}} + (1-\beta)\frac{G_t}{1-\beta^t}
-      \quad\left(\text{no Nesterov: } \tfrac{\mu_t}{1-\beta^t}\right),\\
-    O_t &= \mathrm{NS}_5(M_t) \approx UV^\top \text{ for } M_t = U\Sigma V^\top, &
+    \quad\left(\text{no Nesterov: } \tfrac{\mu_t}{1-\beta^t}\right),\\
+    O_t &= \mathrm{NS}_5(M_t) \approx UV^\top \text{ for } M_t = U\Sigma V^\top, \\
     \Delta W_t &= -\eta\left(\sqrt{\max\left(1, \tfrac{n_{out}}{n_{in}}\right)}\,O_t + \lambda W_{t-1}\right)
     \end{aligned}$$
 

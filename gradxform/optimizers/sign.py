@@ -74,9 +74,11 @@ def lion(
 ) -> GradientTransformation:
     r"""Lion: the sign of an interpolated momentum, with decoupled weight decay (Chen et al. 2023).
 
-    $$c_t = \beta_1\mu_{t-1} + (1-\beta_1)g_t, \qquad
-    \Delta\theta_t = -\eta\left(\mathrm{sign}(c_t) + \lambda\,\theta_{t-1}\right), \qquad
-    \mu_t = \beta_2\mu_{t-1} + (1-\beta_2)g_t$$
+    $$\begin{aligned}
+    c_t &= \beta_1\mu_{t-1} + (1-\beta_1)g_t, \\
+    \Delta\theta_t &= -\eta\left(\mathrm{sign}(c_t) + \lambda\,\theta_{t-1}\right), \\
+    \mu_t &= \beta_2\mu_{t-1} + (1-\beta_2)g_t
+    \end{aligned}$$
 
     Chain: `interpolated_ema(b1, b2)`, `sign()`, `add_decayed_weights(weight_decay, mask)`,
     `scale_by_learning_rate(learning_rate)`. Every element moves by $\eta$: the paper takes
@@ -138,11 +140,16 @@ def rprop(
 ) -> GradientTransformation:
     r"""Rprop: per-element step sizes that grow while the gradient's sign holds (Riedmiller & Braun 1993).
 
-    $$s_t = \mathrm{sign}(g_t)\,\mathrm{sign}(u_{t-1}), \qquad
-    \Delta_t = \begin{cases}\mathrm{clip}(\eta^+\Delta_{t-1}) & s_t > 0\\ \mathrm{clip}(\eta^-\Delta_{t-1}) & s_t < 0\\
-    \Delta_{t-1} & s_t = 0\end{cases}, \qquad
-    u_t = \begin{cases} 0 & s_t < 0\\ \Delta_t\,\mathrm{sign}(g_t) & \text{else}\end{cases}, \qquad
-    \Delta\theta_t = -u_t$$
+    $$\begin{aligned}
+    s_t &= \mathrm{sign}(g_t)\,\mathrm{sign}(u_{t-1}), \\
+    \Delta_t &= \begin{cases}
+    \mathrm{clip}(\eta^+\Delta_{t-1}) & s_t > 0\\
+    \mathrm{clip}(\eta^-\Delta_{t-1}) & s_t < 0\\
+    \Delta_{t-1} & s_t = 0
+    \end{cases}, \\
+    u_t &= \begin{cases} 0 & s_t < 0\\ \Delta_t\,\mathrm{sign}(g_t) & \text{else}\end{cases}, \\
+    \Delta\theta_t &= -u_t
+    \end{aligned}$$
 
     with $\Delta_0$ = `learning_rate` and clip to $[\Delta_{\min}, \Delta_{\max}]$ (Igel & Hüsken's
     Rprop-: a reversal skips its step, not reverting the last one). Chain:

@@ -378,9 +378,11 @@ def Adadelta(
     r"""`torch.optim.Adadelta` (eps inside both roots, as Zeiler and torch).
 
     $$
-    v_t = \rho v_{t-1} + (1-\rho) g^2, \quad
-    \Delta_t = \frac{\sqrt{w_{t-1}+\epsilon}}{\sqrt{v_t+\epsilon}}\,g, \quad
-    w_t = \rho w_{t-1} + (1-\rho)\Delta_t^2, \quad \Delta\theta = -\eta\Delta_t
+    \begin{aligned}
+    v_t &= \rho v_{t-1} + (1-\rho) g^2, \\
+    \Delta_t &= \frac{\sqrt{w_{t-1}+\epsilon}}{\sqrt{v_t+\epsilon}}\,g, \\
+    w_t &= \rho w_{t-1} + (1-\rho)\Delta_t^2, \quad \Delta\theta = -\eta\Delta_t
+    \end{aligned}
     $$
 
     Chain: `[add_decayed_weights]`, `scale_by_adadelta(rho, eps)` (the same block as
@@ -630,11 +632,13 @@ def Muon(
 ) -> GradientTransformation:
     r"""`torch.optim.Muon`: 2-d parameters only, the Newton-Schulz iteration in bfloat16.
 
-    $$B_t = \mathrm{lerp}(B_{t-1}, g_t, 1-\mu), \quad
-    \tilde B_t = \mathrm{lerp}(g_t, B_t, \mu) \text{ (Nesterov) or } B_t, \quad
-    O_t = \mathrm{NS}^{(a,b,c)}_k(\tilde B_t; \epsilon),$$
-    $$\Delta\theta_t = -\gamma\lambda\theta_{t-1} - \gamma\,r(A, B)\,O_t, \qquad
-    r = \sqrt{\max(1, A/B)}\ (\texttt{"original"})\ \text{or}\ 0.2\sqrt{\max(A, B)}\ (\texttt{"match\_rms\_adamw"})$$
+    $$\begin{aligned}
+    B_t &= \mathrm{lerp}(B_{t-1}, g_t, 1-\mu), \\
+    \tilde B_t &= \mathrm{lerp}(g_t, B_t, \mu) \text{ (Nesterov) or } B_t, \\
+    O_t &= \mathrm{NS}^{(a,b,c)}_k(\tilde B_t; \epsilon), \\
+    \Delta\theta_t &= -\gamma\lambda\theta_{t-1} - \gamma\,r(A, B)\,O_t, \\
+    r &= \sqrt{\max(1, A/B)}\ (\texttt{"original"})\ \text{or}\ 0.2\sqrt{\max(A, B)}\ (\texttt{"match\_rms\_adamw"})
+    \end{aligned}$$
 
     for a parameter of shape $(A, B)$. No bias correction; the iteration normalizes by
     $\max(\lVert\tilde B\rVert_F, \epsilon)$ and runs in bfloat16 as torch's (each product accumulated
@@ -749,8 +753,10 @@ def Adamax(
 ) -> GradientTransformation:
     r"""`torch.optim.Adamax`: coupled L2 weight decay, eps inside the maximum.
 
-    $$u_t = \max(\beta_2 u_{t-1}, |g_t| + \epsilon), \qquad
-    \Delta\theta = -\eta\,\frac{m_t / (1-\beta_1^t)}{u_t}$$
+    $$\begin{aligned}
+    u_t &= \max(\beta_2 u_{t-1}, |g_t| + \epsilon), \\
+    \Delta\theta &= -\eta\,\frac{m_t / (1-\beta_1^t)}{u_t}
+    \end{aligned}$$
 
     Chain: `[add_decayed_weights]`, `ratio(chain(ema(b1), bias_correction(b1)), infinity_moment(b2, eps))`,
     `scale_by_learning_rate(lr)` (the same ratio as `gradxform.adamax`).
