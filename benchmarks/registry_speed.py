@@ -32,7 +32,7 @@ import jax.numpy as jnp  # noqa: E402
 
 import gradxform as gx  # noqa: E402
 from benchmarks.run import BIG, SMALL_SHAPES, compile_step, machine, opt_step, race, wait_for_quiet  # noqa: E402
-from tests.refs import reference_supplied, resolve, supplied  # noqa: E402
+from tests.refs import reference, supplied  # noqa: E402
 
 
 def _counts(state) -> str:
@@ -52,7 +52,7 @@ def _pair(entry):
     the parameters, `tests.refs.loss_of`, computed inside the step on both sides)."""
     case = next(c for c in entry.cases if c.reference.library == "optax")
     ours = supplied(entry.factory(**case.kwargs))
-    theirs = reference_supplied(resolve(case.reference.target)(**case.reference.kwargs), entry.extra_args)
+    theirs = reference(case, entry.extra_args)
     return ours, theirs, case.label
 
 

@@ -161,6 +161,7 @@ from gradxform.optimizers import (
     optimistic_adam_v2,
     optimistic_gradient_descent,
     polyak_sgd,
+    sm3,
 )
 from gradxform import compat  # gradxform.compat.torch: torch.optim's names, defaults and numerics
 
@@ -377,6 +378,7 @@ __all__ = [
     "scale_by_polyak",
     "scale_by_previous_rms",
     "scale_by_sm3",
+    "sm3",
     "adabelief",
     "adamax",
     "adamaxw",

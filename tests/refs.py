@@ -50,6 +50,28 @@ def supplied(tx):
     return gx.core.as_transform(dataclasses.replace(block, update=update, extra_args=()))
 
 
+def scalars_lifted(tx):
+    """A reference that fails on 0-d leaves (`Reference.lift_scalars`), given each as a 1-element vector; its
+    updates come back in the leaves' shapes, its state keeps the vectors."""
+
+    def lift(tree):
+        return None if tree is None else jax.tree.map(lambda x: jnp.reshape(x, (1,)) if jnp.ndim(x) == 0 else x, tree)
+
+    def update(u, s, p=None, **extra):
+        out, s = tx.update(lift(u), s, lift(p), **extra)
+        return jax.tree.map(lambda o, x: jnp.reshape(o, jnp.shape(x)), out, u), s
+
+    return gx.GradientTransformation(lambda p: tx.init(lift(p)), update)
+
+
+def reference(case, extra_args=()):
+    """The reference transform of a parity case at its settings (lifted, given the extra arguments `extra_args`)."""
+    tx = resolve(case.reference.target)(**case.reference.kwargs)
+    if case.reference.lift_scalars:
+        tx = scalars_lifted(tx)
+    return reference_supplied(tx, extra_args)
+
+
 def reference_supplied(tx, names):
     """A reference transform (optax) given the extra arguments `names` at the parameters, as `supplied` gives ours."""
     if not names:

@@ -61,6 +61,11 @@ FLAG_ALL_REDUCE = re.compile(r"= \(?pred\[\](, (/\*index=\d+\*/)?pred\[\])*\)? a
 # gathered).
 _VEC = r"(pred|f32|f64)\[\d*\](\{0\})?"  # a scalar or a vector (with its layout)
 SCALAR_ALL_REDUCE = re.compile(rf"= \(?{_VEC}(, (/\*index=\d+\*/)?{_VEC})*\)? all-reduce(-start)?\(")
+# Any collective of scalars and vectors only: what an entry with replicated state (`Entry.replicated_state`, SM3's
+# cover-set accumulators) may also move to gather those vectors.
+VECTOR_RESULT = re.compile(
+    rf"= \(?{_VEC}(, (/\*index=\d+\*/)?{_VEC})*\)? (all-gather|all-reduce|collective-permute|all-to-all)(-start)?\("
+)
 
 
 def _allowed(name: str, c: str) -> bool:
@@ -71,6 +76,12 @@ def _allowed(name: str, c: str) -> bool:
     e = ENTRIES[name]
     reduces = not e.elementwise or e.global_reduction or "value" in e.extra_args
     return reduces and bool(SCALAR_ALL_REDUCE.search(c))
+
+
+def _gathers_replicated(name: str, c: str) -> bool:
+    """A collective of vectors by an entry with replicated state: its accumulators gathered from a sharded leaf's
+    maxima (under ZeRO-1 they are counted instead, element by element)."""
+    return ENTRIES[name].replicated_state and bool(VECTOR_RESULT.search(c))
 
 
 COLLECTIVE = re.compile(r"\b(all-gather|all-reduce|reduce-scatter|collective-permute|all-to-all)(-start)?\(")
@@ -123,12 +134,20 @@ def _factor_specs(name: str, leaf_shape: tuple, spec: tuple) -> list[tuple]:
     return [spec[:k] + spec[k + 1 :] for k in range(len(shape)) if shape[:k] + shape[k + 1 :] == tuple(leaf_shape)]
 
 
+def _cover_sets(name: str, leaf_shape: tuple) -> bool:
+    """A leaf of one accumulator per slice along each axis of a parameter with two or more, concatenated (SM3's):
+    a vector of length the sum of the parameter's dimensions."""
+    shape = SHAPES[name]
+    return len(shape) >= 2 and tuple(leaf_shape) == (sum(shape),)
+
+
 def expected_sharding(name: str, leaf_shape: tuple, sharding: NamedSharding) -> NamedSharding:
     """A parameter's state leaf's sharding, from its shape alone.
 
     The parameter's shape: the parameter's sharding. A factor (the parameter's shape less one axis, Adafactor's row
     and column statistics): the parameter's spec on the axes it keeps. A 1-element placeholder (a factor the
-    parameter does not use) or a scalar statistic of the whole leaf: replicated.
+    parameter does not use), a scalar statistic of the whole leaf, or the concatenated accumulators of the
+    slices along each axis (SM3's cover sets, maxima over whole slices): replicated.
     """
     if tuple(leaf_shape) == SHAPES[name]:
         return sharding
@@ -136,14 +155,16 @@ def expected_sharding(name: str, leaf_shape: tuple, sharding: NamedSharding) -> 
     if kept:
         assert len(set(kept)) == 1, (name, leaf_shape, kept)  # the test shapes never make this ambiguous
         return NamedSharding(sharding.mesh, P(*kept[0]))
-    assert tuple(leaf_shape) in ((1,), ()), (name, leaf_shape)  # a placeholder, or a per-leaf scalar (NovoGrad's)
+    # a placeholder, a per-leaf scalar (NovoGrad's), or cover-set accumulators
+    assert tuple(leaf_shape) in ((1,), ()) or _cover_sets(name, leaf_shape), (name, leaf_shape)
     return NamedSharding(sharding.mesh, P())
 
 
 def param_leaves(state, allow_none: bool = False):
     """(param name, leaf) for every state leaf whose key path ends in a parameter name.
 
-    Such a leaf has its parameter's shape, or is a factor of it or a placeholder (see `expected_sharding`).
+    Such a leaf has its parameter's shape, or is a factor of it, a placeholder or cover-set accumulators (see
+    `expected_sharding`).
     Asserts that the rest are scalars, replicated small vectors or integer data (a raw PRNG key), and (unless
     `allow_none`) that there is some.
     """
@@ -152,7 +173,9 @@ def param_leaves(state, allow_none: bool = False):
         last = path[-1] if path else None
         if isinstance(last, jax.tree_util.DictKey) and last.key in SHAPES:
             k = last.key
-            assert leaf.shape in (SHAPES[k], (1,), ()) or _factor_specs(k, leaf.shape, ()), (path, leaf.shape)
+            assert (
+                leaf.shape in (SHAPES[k], (1,), ()) or _factor_specs(k, leaf.shape, ()) or _cover_sets(k, leaf.shape)
+            ), (path, leaf.shape)
             out.append((last.key, leaf))
         else:
             # a scalar (a count, an estimate), a small replicated vector of them (Mechanic's bettors), or integer
@@ -317,7 +340,7 @@ def test_entry_state_sharded_like_params(name, mode):
         elif ENTRIES[name].global_reduction:
             assert coll and all(SCALAR_ALL_REDUCE.search(c) for c in coll), coll
         else:
-            assert [c for c in coll if not _allowed(name, c)] == [], coll
+            assert [c for c in coll if not (_allowed(name, c) or _gathers_replicated(name, c))] == [], coll
         assert assert_sharded_like(state, shard, allow_none=none) == seen
         assert_updates_like(u, shard)
     # 5. the same numbers as one device.
@@ -369,7 +392,9 @@ def test_zero1_of_partition_of_masked_updates_keep_sharding_and_match(name):
     if ENTRIES[name].matrix_math:  # its matrices are gathered whole (explicit mesh), beyond the split updates
         assert gathered_elements(coll) > split_update_elements(shard), coll
     else:
-        assert gathered_elements(coll) == split_update_elements(shard), coll
+        # (an entry with replicated state also gathers it: SM3's accumulators of w, one per row and column)
+        replicated = sum(SHAPES["w"]) if ENTRIES[name].replicated_state else 0
+        assert gathered_elements(coll) == split_update_elements(shard) + replicated, coll
     ref_p, ref_s = reference(name, nested)
     assert_close(p, ref_p)
     assert_close(state, ref_s)

@@ -24,7 +24,7 @@ import pytest
 
 import gradxform as gx
 from tests.helpers import SHAPES, fit_ranks, grad_stream, make_tree
-from tests.refs import cases, masked_as_none, reference_supplied, rel_err, resolve, scan_trajectory, torch_trajectory
+from tests.refs import cases, masked_as_none, reference, rel_err, scan_trajectory, torch_trajectory
 
 STEPS = 300
 OPTAX_TOL = {"float32": (1e-5, 5e-5), "float64": (1e-12, 1e-12)}
@@ -39,7 +39,7 @@ def test_parity_with_optax(entry, case, dtype):
         params = make_tree(jnp.dtype(dtype), seed=0)
         grads = grad_stream(jnp.dtype(dtype), STEPS, seed=1)
         ours = entry.factory(**case.kwargs)
-        theirs = reference_supplied(resolve(case.reference.target)(**case.reference.kwargs), entry.extra_args)
+        theirs = reference(case, entry.extra_args)
         p1, u1, s1 = scan_trajectory(ours, params, grads)
         p2, u2, s2 = scan_trajectory(theirs, params, grads)
         for a, b in zip(jax.tree.leaves(p1), jax.tree.leaves(p2)):

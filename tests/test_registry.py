@@ -20,7 +20,7 @@ import gradxform as gx
 from gradxform.compat import torch as gxt
 from gradxform.core import block_of
 from tests.helpers import fit_ranks, make_tree
-from tests.refs import ENTRIES, cases, count_leaves, entries, resolve
+from tests.refs import ENTRIES, cases, count_leaves, entries, reference
 
 PUBLIC = (
     [n for n in gx.optimizers.__all__ if n != "registry"]
@@ -62,7 +62,7 @@ def test_state_names_are_found_once(entry):
 def test_no_more_state_than_optax(entry, case):
     params = make_tree(jnp.float32)
     ours = entry.factory(**case.kwargs).init(params)
-    theirs = resolve(case.reference.target)(**case.reference.kwargs).init(params)
+    theirs = reference(case).init(params)
     (n_ours, i_ours), (n_theirs, i_theirs) = count_leaves(ours), count_leaves(theirs)
     assert n_ours <= n_theirs, (n_ours, n_theirs)
     assert i_ours <= i_theirs, (i_ours, i_theirs)

@@ -378,3 +378,18 @@ def test_sm3_refuses_complex_and_foreign_states():
         tx.update(jnp.ones((2, 3)), tx.init(jnp.ones((3, 2, 1))))
     with pytest.raises(ValueError, match="^scale_by_sm3: b2=0.0 is out of range"):
         gx.scale_by_sm3(b2=0.0)
+
+
+def test_sm3_second_moment_state_is_the_sum_of_dimensions():
+    """On a 1024 x 1024 leaf SM3's accumulators are 2048 numbers (0.008 bytes per parameter in float32), beside
+    the momentum's 4; optax's sm3 keeps the same, as a list of per-axis vectors."""
+    params = {"w": jax.ShapeDtypeStruct((1024, 1024), jnp.float32), "b": jax.ShapeDtypeStruct((1024,), jnp.float32)}
+    state = jax.eval_shape(gx.sm3(0.1).init, params)
+    acc, mu = gx.tree_get(state, "acc"), gx.tree_get(state, "mu")
+    assert acc["w"].shape == (2048,) and acc["b"].shape == (1024,)
+    assert acc["w"].size * acc["w"].dtype.itemsize / 1024**2 == pytest.approx(0.0078125)
+    assert mu["w"].shape == (1024, 1024)
+    import optax
+
+    theirs = jax.eval_shape(optax.sm3(0.1).init, params)
+    assert sum(x.size for x in jax.tree.leaves(theirs)) == sum(x.size for x in jax.tree.leaves(state))

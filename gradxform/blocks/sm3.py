@@ -17,6 +17,7 @@ from gradxform.hyper.validate import NONNEGATIVE, Range, validate
 from gradxform.hyper.values import Hyperparameter, resolve
 from gradxform.numerics.checks import check_inexact
 from gradxform.numerics.dtypes import compute_dtype, dtype_of, real_dtype, shape_of
+from gradxform.numerics.tree_math import full_like
 
 PyTree = Any
 
@@ -80,7 +81,7 @@ def scale_by_sm3(b2: Hyperparameter = 1.0, eps: Hyperparameter = 1e-8) -> Gradie
         check_inexact(params, "scale_by_sm3")
         if any(jnp.issubdtype(dtype_of(x), jnp.complexfloating) for x in jax.tree.leaves(params)):
             raise TypeError(f"{lead('scale_by_sm3')}: SM3 is defined for real parameters only.")
-        return Sm3State(jax.tree.map(lambda p: jnp.zeros(acc_size(shape_of(p)), dtype_of(p)), params))
+        return Sm3State(jax.tree.map(_zero_acc, params))
 
     def update(updates, state, params, count, extra_args):
         if jax.tree.structure(updates) != jax.tree.structure(state.acc):
@@ -108,7 +109,10 @@ def scale_by_sm3(b2: Hyperparameter = 1.0, eps: Hyperparameter = 1e-8) -> Gradie
                 nu = k1 * g**2 + k2 * cover
                 others = [tuple(j for j in range(g.ndim) if j != i) for i in range(g.ndim)]
                 new = jnp.concatenate(
-                    [jnp.max(nu, axis=ax) if nu.size else jnp.zeros(g.shape[i], ct) for i, ax in enumerate(others)]
+                    [
+                        _replicated_value(jnp.max(nu, axis=ax)) if nu.size else jnp.zeros(g.shape[i], ct)
+                        for i, ax in enumerate(others)
+                    ]
                 )
             out = g * jnp.where(nu > 0, jax.lax.rsqrt(nu + ke), 0)
             return out, new
@@ -119,6 +123,23 @@ def scale_by_sm3(b2: Hyperparameter = 1.0, eps: Hyperparameter = 1e-8) -> Gradie
         return out, Sm3State(acc)
 
     return make_block("scale_by_sm3", init, update, per_leaf=True)
+
+
+def _zero_acc(p: Any) -> jax.Array:
+    """A leaf's accumulators at 0: placed like the parameter below 2-d (its shape), replicated above."""
+    if len(shape_of(p)) < 2:
+        return full_like(p)
+    return jnp.zeros(acc_size(shape_of(p)), dtype_of(p))
+
+
+def _replicated_value(x: jax.Array) -> jax.Array:
+    """`x` replicated where its type carries a sharding (an Explicit mesh), so the per-axis maxima of a sharded
+    leaf can be concatenated into one replicated vector; unchanged elsewhere (XLA places it on Auto meshes)."""
+    sharding = jax.typeof(x).sharding
+    mesh = getattr(sharding, "mesh", None)
+    if mesh is None or mesh.empty or all(s is None for s in sharding.spec):
+        return x
+    return jax.sharding.reshard(x, NamedSharding(mesh, PartitionSpec()))
 
 
 def _check_acc(g: Any, acc: Any) -> None:

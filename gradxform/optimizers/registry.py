@@ -34,11 +34,15 @@ class Reference:
       target: the dotted path of its factory or class, e.g. `"optax.adam"`, `"torch.optim.Adam"`.
       kwargs: its arguments (for torch.optim, those after `params`).
       state: `{our state name: its state name}`: fields compared through `tree_get` on both states.
+      lift_scalars: the reference fails on 0-d leaves (optax's `sm3` indexes a per-axis accumulator a
+        scalar lacks): the suites give it each 0-d leaf as a 1-element vector and take its updates back
+        in the leaf's shape.
     """
 
     target: str
     kwargs: Mapping[str, Any]
     state: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    lift_scalars: bool = False
 
     @property
     def library(self) -> str:
@@ -83,12 +87,11 @@ class Entry:
       alias_steps: how many steps those problems run (optax's alias tests: 10,000; its contrib tests: 30,000).
       lr_invariant: the trajectory does not depend on `lr_arg` at all (COCOB: its bettors undo any common scale
         of the gradients, which is all its `learning_rate` is).
-      global_reduction: its update reduces over the whole tree (a global norm), so on sharded parameters the
-        compiled update all-reduces float scalars.
+      global_reduction: its update reduces over the whole tree (a global norm, SAM's gradient norm), so on
+        sharded parameters the compiled update all-reduces float scalars, also where it is elementwise in
+        `FlatParams`' sense (concatenating the leaves changes nothing).
       static_args: numeric arguments whose value chooses the chain's blocks (torch.optim's `momentum=0`
         means no momentum buffer); `inject_hyperparams` keeps them static when named in its `static_args`.
-      global_reduction: its update reduces over the whole tree (SAM's gradient norm) although it is elementwise
-        in `FlatParams`' sense (concatenating the leaves changes nothing): sharded, it all-reduces scalars.
       example_leads_with: the name that leads the errors of `example`'s transform, where it is not the
         factory's: a transform meant to be chained after an optimizer (`reduce_on_plateau`) is exemplified
         by a `chain`, whose errors are led by `"chain"`.
@@ -97,6 +100,9 @@ class Entry:
       smooth: its trajectory is a smooth function of its hyperparameters; torch.optim.Muon rounds to bfloat16
         inside, so its loss is a staircase in the learning rate below a step of about 1e-3 (the derivative, taken
         straight through the rounding, then matches only a wider finite difference).
+      replicated_state: some of its per-parameter state is replicated across devices, not sharded like the
+        parameter (SM3's cover-set accumulators of a matrix: one vector of the sum of its dimensions, maxima
+        over whole slices), so a sharded update also gathers those vectors (never a moment or a parameter).
       param_ranks: the ranks of the parameters it takes (torch.optim.Muon: only matrices, `(2,)`), `None` for
         any; the suites give it trees whose other leaves are reshaped to matrices (`tests.helpers.fit_ranks`).
     """
@@ -120,8 +126,8 @@ class Entry:
     alias_targets: tuple[str, ...] = ("parabola", "rosenbrock")
     alias_dtypes: tuple[str, ...] = ("float32", "complex64")
     example_leads_with: str | None = None
-    global_reduction: bool = False
     matrix_math: bool = False
+    replicated_state: bool = False
     param_ranks: tuple[int, ...] | None = None
     smooth: bool = True
     alias_steps: int = 10_000
@@ -832,6 +838,25 @@ def _more_entries() -> list[Entry]:
             alias_dtypes=("float32",),  # as optax's test, which skips complex64 for it
             # saddle: its minimum is -1, below the default f_min=0, where the step stops (the loss reaches 0)
             race_lr=_lr_table(ravine=1.0, rosenbrock=1.0, saddle=0.01, digits=1.0),
+        ),
+        Entry(
+            "sm3",
+            o.sm3,
+            "sm3",
+            elementwise=False,  # its accumulators are maxima over whole slices of a leaf
+            replicated_state=True,
+            supports_complex=False,
+            cases=(
+                Case(
+                    "momentum=0.7",
+                    dict(learning_rate=0.05, momentum=0.7),
+                    Reference("optax.sm3", dict(learning_rate=0.05, momentum=0.7), {"mu": "nu"}, lift_scalars=True),
+                ),
+            ),
+            alias_kwargs=(dict(learning_rate=1.0),),
+            alias_dtypes=("float32",),  # as optax's test, which skips complex64 for sm3
+            race_lr=_lr_table(ravine=1.0, rosenbrock=1.0, saddle=0.1, digits=0.3),
+            state_names=("acc", "mu"),
         ),
         Entry(
             "asgd",
