@@ -26,12 +26,12 @@ adam(learning_rate=0.001, b1=0.9, b2=0.999, eps=1e-08, eps_root=0)  [state: 8 B/
 │   │   ├── ema(decay=0.9)  [mu: 4 B/param]
 │   │   │       \mu_t = \beta\,\mu_{t-1} + (1-\beta)\,g_t, \qquad \text{output } \mu_t \quad (\text{or, with } \texttt{nesterov}, \ \beta\mu_t + (1-\beta)g_t)
 │   │   └── bias_correction(decay=0.9)
-│   │           \hat u_t = \frac{u_t}{(1 - \beta^t)^p}, \qquad t = 1, 2, \dots
+│   │           \hat u_t = \frac{u_t}{1 - \beta^t}, \qquad t = 1, 2, \dots
 │   └── chain  [4 B/param]
 │       ├── ema_sq(decay=0.999)  [nu: 4 B/param]
 │       │       \nu_t = \beta\,\nu_{t-1} + (1-\beta)\,|g_t|^2, \qquad \text{output } \nu_t
 │       ├── bias_correction(decay=0.999)
-│       │       \hat u_t = \frac{u_t}{(1 - \beta^t)^p}, \qquad t = 1, 2, \dots
+│       │       \hat u_t = \frac{u_t}{1 - \beta^t}, \qquad t = 1, 2, \dots
 │       ├── add_eps(eps=0)
 │       │       u \leftarrow u + \epsilon
 │       ├── sqrt
@@ -152,3 +152,13 @@ def test_every_registry_entry_describes_itself(entry):
         assert n.name and n.name != "foreign transform"
         if not n.children and n.name not in ("identity",):
             assert n.equation, f"{entry.name}: block {n.name} has no equation (give its docstring a $$...$$)"
+
+
+def test_bias_correction_describes_its_power():
+    """The block shows the formula of its power: 1 for a moving average, 1/2 for the root of one (torch's RAdam)."""
+    assert str(gx.describe(gx.bias_correction(0.9))).splitlines()[1].strip() == (
+        r"\hat u_t = \frac{u_t}{1 - \beta^t}, \qquad t = 1, 2, \dots"
+    )
+    assert str(gx.describe(gx.bias_correction(0.9, power=0.5))).splitlines()[1].strip() == (
+        r"\hat u_t = \frac{u_t}{\sqrt{1 - \beta^t}}, \qquad t = 1, 2, \dots"
+    )

@@ -56,6 +56,12 @@ def bias_correction(decay: Hyperparameter, power: float = 1.0) -> GradientTransf
         lambda h, u: u / (jnp.sqrt(debias(h.decay, h.t)) if root else debias(h.decay, h.t)),
         hyper={"decay": (decay, UNIT)},
         step=True,
+        # `describe` shows the formula of this power, not the docstring's general one
+        equation=(
+            r"\hat u_t = \frac{u_t}{\sqrt{1 - \beta^t}}, \qquad t = 1, 2, \dots"
+            if root
+            else r"\hat u_t = \frac{u_t}{1 - \beta^t}, \qquad t = 1, 2, \dots"
+        ),
     )
 
 
