@@ -306,6 +306,23 @@ def test_loss_scale_value_finds_the_scale_inside_chain_and_inject_hyperparams():
         gx.loss_scale_value(gx.adam(1e-2).init(params))
 
 
+def test_live_factors_under_inject_hyperparams_jit_and_can_be_set():
+    params = {"w": jnp.ones(2)}
+    tx = gx.inject_hyperparams(gx.loss_scale, static_args=("growth_interval",))(
+        gx.sgd(0.1), initial_scale=8.0, growth_interval=1, growth_factor=2.0, backoff_factor=0.5
+    )
+    state = tx.init(params)
+    update = jax.jit(tx.update)
+    _, state = update({"w": jnp.ones(2)}, state, params)
+    assert float(gx.loss_scale_value(state)) == 16.0
+    state = gx.set_hyperparams(state, growth_factor=4.0)
+    _, state = update({"w": jnp.ones(2)}, state, params)
+    assert float(gx.loss_scale_value(state)) == 64.0
+    state = gx.set_hyperparams(state, backoff_factor=0.125)
+    _, state = update({"w": jnp.full(2, jnp.nan)}, state, params)
+    assert float(gx.loss_scale_value(state)) == 8.0
+
+
 def test_a_loss_scale_inside_a_loss_scale_is_refused():
     tx = gx.loss_scale(gx.chain(gx.loss_scale(gx.sgd(0.1)), gx.scale(1.0)))
     with pytest.raises(ValueError, match=r"^loss_scale: the inner optimizer already holds a loss scale"):
@@ -326,7 +343,7 @@ def test_a_loss_scale_inside_a_loss_scale_is_refused():
         (dict(initial_scale=1e39), ValueError, r"initial_scale=1e\+39 is inf in float32"),
         (dict(min_scale=-1.0), ValueError, r"min_scale=-1.0 is out of range; allowed: \(0, inf\)"),
         (dict(initial_scale=2.0, min_scale=4.0), ValueError, r"min_scale=4.0 is above initial_scale=2.0"),
-        (dict(growth_factor=lambda t: 2.0), TypeError, r"growth_factor must be a number \(not a schedule"),
+        (dict(growth_factor=lambda t: 2.0), TypeError, r"growth_factor must be a number, not a schedule"),
         (dict(backoff_factor="half"), TypeError, r"backoff_factor must be a number, got the string"),
     ],
 )

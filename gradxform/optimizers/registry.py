@@ -1228,6 +1228,7 @@ def _loss_scale_entries() -> list[Entry]:
             # a scale that changes within the suites' runs: it grows every 3 finite steps
             example=lambda lr: w.loss_scale(o.adam(lr), initial_scale=2.0**4, growth_interval=3),
             global_reduction=True,  # whether every gradient is finite: one boolean all-reduced over the shards
+            static_args=("growth_interval",),  # an int count: inject_hyperparams keeps it static
             state_names=("count", "mu", "nu", "scale", "good_steps", "skipped"),
         ),
     ]

@@ -32,10 +32,14 @@ class LossScaleState(NamedTuple):
     inner: Any
 
 
-def _number(who: str, name: str, value: Any, rng: Range) -> float:
-    if is_schedule(value) or not is_concrete(value):
-        raise TypeError(f"{lead(who)}: {name} must be a number (not a schedule or a traced value), got {value!r}.")
+def _number(who: str, name: str, value: Any, rng: Range) -> Any:
+    """A concrete value checked (in float32, the scale's dtype) and returned as a float; a traced one (a live
+    hyperparameter of `inject_hyperparams`) as it is."""
+    if is_schedule(value):
+        raise TypeError(f"{lead(who)}: {name} must be a number, not a schedule (the scale has no step count).")
     validate(who, name, value, rng)
+    if not is_concrete(value):
+        return value
     check_rounding(who, name, value, rng, jnp.float32)  # the scale is float32 whatever the parameters are
     return float(np.asarray(value))
 
@@ -99,7 +103,7 @@ def loss_scale(
     gamma = _number(who, "growth_factor", growth_factor, GROWTH)
     beta = _number(who, "backoff_factor", backoff_factor, BACKOFF)
     floor = _number(who, "min_scale", min_scale, POSITIVE)
-    if floor > s0:
+    if isinstance(floor, float) and isinstance(s0, float) and floor > s0:
         raise ValueError(
             f"{lead(who)}: min_scale={min_scale!r} is above initial_scale={initial_scale!r}; "
             "the scale may not start below its floor."
@@ -131,8 +135,8 @@ def loss_scale(
         kept = jax.tree.map(lambda n, o: jnp.where(finite, n, o), new_inner, state.inner)
         good = safe_increment(state.good_steps)
         grows = finite & (good >= growth_interval)
-        grown = scale * jnp.float32(gamma)
-        backed_off = jnp.maximum(scale * jnp.float32(beta), jnp.float32(floor))
+        grown = scale * jnp.asarray(gamma, jnp.float32)
+        backed_off = jnp.maximum(scale * jnp.asarray(beta, jnp.float32), jnp.asarray(floor, jnp.float32))
         new_scale = jnp.where(finite, jnp.where(grows & jnp.isfinite(grown), grown, scale), backed_off)
         new_state = LossScaleState(
             scale=new_scale,
