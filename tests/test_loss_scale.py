@@ -272,6 +272,26 @@ def test_train_step_scales_the_loss_and_returns_it_unscaled():
     _eq(q, gx.apply_updates(params, plain.update(jax.grad(loss)(params, x), plain.init(params), params)[0]))
 
 
+def test_train_step_with_aux_and_make_train_step_scale_too():
+    params = {"w": jnp.array([0.3, -0.2, 0.1], jnp.float16)}
+    x = jnp.array([1.0, 2.0, -1.0], jnp.float16)
+
+    def loss_aux(p, x):
+        value = jnp.sum((p["w"] * x).astype(jnp.float32) ** 2)
+        return value, {"half": value / 2}
+
+    tx = gx.loss_scale(gx.adam(1e-2), initial_scale=2.0**8)
+    state = tx.init(params)
+    grads = jax.grad(lambda p: loss_aux(p, x)[0] * gx.loss_scale_value(state))(params)
+    want = gx.apply_updates(params, tx.update(grads, state, params)[0])
+    p1, _, value, aux = gx.train_step(loss_aux, tx, has_aux=True)(params, state, x)
+    _eq(p1, want)
+    assert value == loss_aux(params, x)[0] and aux["half"] == value / 2
+    p2, s2, value2, _ = gx.make_train_step(loss_aux, tx, has_aux=True, donate=False)(params, state, x)
+    _eq(p2, want)
+    assert value2 == value and float(gx.loss_scale_value(s2)) == 2.0**8
+
+
 def test_run_backs_off_from_a_scale_that_overflows_float16_and_then_trains():
     # 2**16 is above float16's largest finite number: the first backward pass overflows, that step is skipped.
     params = {"w": jnp.array([0.5, -0.5], jnp.float16)}
