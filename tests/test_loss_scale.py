@@ -343,6 +343,11 @@ def test_live_factors_under_inject_hyperparams_jit_and_can_be_set():
     assert float(gx.loss_scale_value(state)) == 8.0
 
 
+def test_a_live_growth_interval_is_refused_with_the_way_out():
+    with pytest.raises(TypeError, match=r"^loss_scale: growth_interval must be a Python int, got an array; with "):
+        gx.inject_hyperparams(gx.loss_scale)(gx.sgd(0.1), growth_interval=3).init({"w": jnp.ones(2)})
+
+
 def test_a_loss_scale_inside_a_loss_scale_is_refused():
     tx = gx.loss_scale(gx.chain(gx.loss_scale(gx.sgd(0.1)), gx.scale(1.0)))
     with pytest.raises(ValueError, match=r"^loss_scale: the inner optimizer already holds a loss scale"):

@@ -97,6 +97,11 @@ def loss_scale(
     who = "loss_scale"
     block = own_step(block_of(inner, "loss_scale (inner)"))
     s0 = _number(who, "initial_scale", initial_scale, POSITIVE)
+    if hasattr(growth_interval, "shape"):  # a live hyperparameter of inject_hyperparams, or an array
+        raise TypeError(
+            f"{lead(who)}: growth_interval must be a Python int, got an array; with inject_hyperparams, "
+            "name it in static_args=('growth_interval',)."
+        )
     validate_int(who, "growth_interval", growth_interval, 1, what="finite steps in a row before the scale grows")
     if growth_interval > INT32_MAX:
         raise ValueError(f"{lead(who)}: growth_interval={growth_interval!r} must be at most {INT32_MAX} (int32).")
