@@ -348,6 +348,16 @@ def test_a_live_growth_interval_is_refused_with_the_way_out():
         gx.inject_hyperparams(gx.loss_scale)(gx.sgd(0.1), growth_interval=3).init({"w": jnp.ones(2)})
 
 
+def test_two_loss_scales_side_by_side_are_refused_where_the_loss_is_scaled():
+    params = {"a": jnp.ones(2), "b": jnp.ones(2)}
+    tx = gx.partition({"x": gx.loss_scale(gx.sgd(0.1)), "y": gx.loss_scale(gx.sgd(0.1))}, {"a": "x", "b": "y"})
+    state = tx.init(params)
+    with pytest.raises(ValueError, match=r"^loss_scale_value: the state holds 2 loss scales, but one loss"):
+        gx.loss_scale_value(state)
+    with pytest.raises(ValueError, match=r"^train_step: the state holds 2 loss scales"):
+        gx.train_step(lambda p: jnp.sum(p["a"] ** 2 + p["b"] ** 2), tx)(params, state)
+
+
 def test_a_loss_scale_inside_a_loss_scale_is_refused():
     tx = gx.loss_scale(gx.chain(gx.loss_scale(gx.sgd(0.1)), gx.scale(1.0)))
     with pytest.raises(ValueError, match=r"^loss_scale: the inner optimizer already holds a loss scale"):

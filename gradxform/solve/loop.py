@@ -54,7 +54,7 @@ def train_step(loss_fn: Callable[..., Any], tx: GradientTransformation, *, has_a
         return out, grads
 
     def step(params, state, *batch):
-        scale = find_loss_scale(state)  # at trace time: the state's structure says whether it holds one
+        scale = find_loss_scale(state, "train_step")  # at trace time: the state's structure says whether it holds one
         if scale is None:
             out, grads = value_and_grad(params, *batch)
         else:

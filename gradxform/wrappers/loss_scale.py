@@ -161,13 +161,13 @@ def _states(state: PyTree) -> list[LossScaleState]:
     return [x for x in jax.tree.leaves(state, is_leaf=is_scale) if is_scale(x)]
 
 
-def find_loss_scale(state: PyTree) -> jax.Array | None:
+def find_loss_scale(state: PyTree, who: str = "loss_scale_value") -> jax.Array | None:
     """The loss scale held anywhere in `state` (inside `chain`, `inject_hyperparams`, ...), or `None`."""
     found = _states(state)
     if len(found) > 1:
         raise ValueError(
-            f"{lead('loss_scale_value')}: the state holds {len(found)} loss scales; an optimizer is wrapped in "
-            "loss_scale once, around everything."
+            f"{lead(who)}: the state holds {len(found)} loss scales, but one loss is scaled by one scale; wrap "
+            "the whole optimizer in loss_scale once."
         )
     return found[0].scale if found else None
 
