@@ -552,6 +552,28 @@ CASES = [
         "while being read?).",
         lambda tmp: ((lambda path: _shrinking(path, 4, lambda: checkpoint.restore(path, P()))), _saved(tmp, P())),
     ),
+    (
+        "loss-scale-backoff",
+        "a backoff factor that would raise the scale",
+        ValueError,
+        "loss_scale: backoff_factor=1.5 is out of range; allowed: (0, 1).",
+        lambda tmp: ((lambda _: gx.loss_scale(gx.adam(1e-3), backoff_factor=1.5)), None),
+    ),
+    (
+        "loss-scale-floor",
+        "a floor above the initial scale",
+        ValueError,
+        "loss_scale: min_scale=4.0 is above initial_scale=2.0; the scale may not start below its floor.",
+        lambda tmp: ((lambda _: gx.loss_scale(gx.adam(1e-3), initial_scale=2.0, min_scale=4.0)), None),
+    ),
+    (
+        "loss-scale-none",
+        "asking for the loss scale of a state that holds none",
+        ValueError,
+        "loss_scale_value: this state (StepState) holds no loss scale; build the optimizer with "
+        "gradxform.loss_scale(inner, ...) and pass its state.",
+        lambda tmp: (gx.loss_scale_value, _adam_state()),
+    ),
 ]
 
 

@@ -27,6 +27,7 @@ PUBLIC = (
     + [f"compat.torch.{n}" for n in gxt.optimizers.__all__]
     + ["skip_nonfinite", "accumulate", "masked", "partition"]
     + ["schedule_free", "ema_params", "swa", "lookahead", "reduce_on_plateau", "sam"]
+    + ["loss_scale"]
 )
 
 

@@ -429,6 +429,7 @@ def _entries() -> list[Entry]:
         *_matrix_entries(),
         *_averaging_entries(),
         *_lr_free_entries(),
+        *_loss_scale_entries(),
         # torch.optim-faithful constructors: parity with torch.optim at torch's defaults and at others.
         *_torch_entries(t),
         # wrappers: each wraps a default inner optimizer in `example`.
@@ -1233,6 +1234,27 @@ def _averaging_entries() -> list[Entry]:
             ),
             static_args=("patience", "cooldown", "accumulation_size"),
             state_names=("scale", "best_value", "plateau_count", "cooldown_count", "accumulation_count", "avg_value"),
+        ),
+    ]
+
+
+def _loss_scale_entries() -> list[Entry]:
+    """Dynamic loss scaling (its scale's trajectory is tested against torch.amp.GradScaler in its own tests)."""
+    from gradxform import optimizers as o
+    from gradxform import wrappers as w
+
+    return [
+        Entry(
+            "loss_scale",
+            w.loss_scale,
+            "wrappers",
+            kind="wrapper",
+            lr_arg=None,
+            # a scale that changes within the suites' runs: it grows every 3 finite steps
+            example=lambda lr: w.loss_scale(o.adam(lr), initial_scale=2.0**4, growth_interval=3),
+            global_reduction=True,  # whether every gradient is finite: one boolean all-reduced over the shards
+            static_args=("growth_interval",),  # an int count: inject_hyperparams keeps it static
+            state_names=("count", "mu", "nu", "scale", "good_steps", "skipped"),
         ),
     ]
 

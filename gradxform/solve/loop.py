@@ -20,7 +20,8 @@ from typing import Any, NamedTuple
 import jax
 
 from gradxform.core import GradientTransformation, apply_updates, block_of
-from gradxform.numerics import PyTree
+from gradxform.numerics import PyTree, compute_dtype
+from gradxform.wrappers.loss_scale import find_loss_scale
 
 
 def train_step(loss_fn: Callable[..., Any], tx: GradientTransformation, *, has_aux: bool = False) -> Callable:
@@ -34,12 +35,30 @@ def train_step(loss_fn: Callable[..., Any], tx: GradientTransformation, *, has_a
     The extra arguments the optimizer reads (`gradxform.Block.extra_args`) are passed
     for the current batch: `value=` the loss at `params`, `value_fn=` the loss as a
     function of the parameters, `grad_fn=` its gradient.
+
+    When the state holds a loss scale (`gradxform.loss_scale`, anywhere in it), the step
+    differentiates the loss, taken to at least float32, times `gradxform.loss_scale_value(state)`,
+    and the optimizer unscales the gradients; the loss it returns (and passes as `value=`) is the
+    unscaled one.
     """
     value_and_grad = jax.value_and_grad(loss_fn, has_aux=has_aux)
     needs = block_of(tx, "train_step").extra_args
 
+    def scaled_value_and_grad(scale, params, *batch):
+        def scaled(p, *b):
+            out = loss_fn(p, *b)
+            loss = out[0] if has_aux else out
+            return loss.astype(compute_dtype(loss.dtype)) * scale, out
+
+        (_, out), grads = jax.value_and_grad(scaled, has_aux=True)(params, *batch)
+        return out, grads
+
     def step(params, state, *batch):
-        out, grads = value_and_grad(params, *batch)
+        scale = find_loss_scale(state, "train_step")  # at trace time: the state's structure says whether it holds one
+        if scale is None:
+            out, grads = value_and_grad(params, *batch)
+        else:
+            out, grads = scaled_value_and_grad(scale, params, *batch)
         loss = out[0] if has_aux else out
 
         def value_fn(p):
