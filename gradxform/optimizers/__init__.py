@@ -7,7 +7,7 @@ Families:
 - `adan`, `optimistic` (optimistic gradient descent, optimistic Adam), `ademamix`, `adopt`, `madgrad`,
   `noisy` (noisy SGD), `asgd`, `polyak` (polyak_sgd), `sm3`;
 - `layerwise` (lars, lamb, novograd, fromage), `adafactor`;
-- `muon`;
+- `muon`, `soap`;
 - `lr_free` (dog, dowg, prodigy, dadapt_adamw, cocob, mechanize, momo, momo_adam);
 - `schedule_free` (schedule_free_sgd, schedule_free_adamw).
 
@@ -36,6 +36,7 @@ from gradxform.optimizers.rmsprop import rmsprop
 from gradxform.optimizers.schedule_free import schedule_free_adamw, schedule_free_sgd
 from gradxform.optimizers.sgd import momentum, nesterov, sgd
 from gradxform.optimizers.sign import lion, rprop, sign_sgd, signum
+from gradxform.optimizers.soap import soap
 
 __all__ = [
     "adabelief",
@@ -61,6 +62,7 @@ __all__ = [
     "mechanize",
     "momentum",
     "muon",
+    "soap",
     "momo",
     "momo_adam",
     "nadam",

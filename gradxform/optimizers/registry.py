@@ -1057,6 +1057,19 @@ def _matrix_entries() -> list[Entry]:
             state_names=("count", "nu"),
             static_args=("ns_steps",),
         ),
+        # No library has SOAP (optax, torch.optim, Keras): tests/test_zoo_matrix.py holds it to a NumPy
+        # transcription of the paper's Algorithm 3 instead of a parity case.
+        Entry(
+            "soap",
+            o.soap,
+            "soap",
+            elementwise=False,
+            matrix_math=True,
+            supports_complex=False,
+            race_lr=_lr_table(ravine=0.1, rosenbrock=0.03, saddle=0.1, digits=0.01),
+            state_names=("count", "mu", "nu", "l", "r", "q_l", "q_r"),
+            static_args=("precondition_frequency", "max_precond_dim"),
+        ),
     ]
 
 
