@@ -44,7 +44,7 @@ from gradxform.numerics.dtypes import compute_dtype, dtype_of, real_dtype, shape
 from gradxform.numerics.tree_math import full_like
 
 PyTree = Any
-REAL_ONLY = "its Kronecker factors are real symmetric matrices (eigh, QR)"
+REAL_ONLY = "its Kronecker factors are real symmetric matrices (SVD, QR)"
 
 
 def factor_sizes(shape: tuple, max_precond_dim: int, precondition_1d: bool) -> tuple[int | None, int | None]:
@@ -273,8 +273,9 @@ def in_eigenbasis(
 
     The factors are updated after the rotation, so a step never projects its own gradient.
     The first step only gathers the statistics, sets $Q_L, Q_R$ to the eigenvectors of $L, R$
-    (`eigh`, by decreasing eigenvalue) and outputs zeros; `inner` first runs at the second
-    step and sees the step count less one (so its bias corrections count its own steps).
+    by decreasing eigenvalue (`singular_bases`: $G$'s singular vectors) and outputs zeros; `inner`
+    first runs at the second step and sees the step count less one (so its bias corrections count
+    its own steps).
     When the basis is refreshed (after `inner`'s step $k$ with $k \bmod f = 0$, `power_step`),
     `inner`'s first moments (`mu`) are rotated into the new basis and its other moments
     re-ordered with the basis's columns (`rebase_state`). Sides larger than

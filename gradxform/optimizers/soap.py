@@ -51,8 +51,11 @@ def soap(
     \end{aligned}$$
 
     where $k = t - 1$ counts Adam's steps: the first step only gathers $L, R$ and sets $Q_L, Q_R$ to
-    their eigenvectors (`eigh`, by decreasing eigenvalue), and updates nothing (the reference
-    implementation's rule: no step projects its own gradient). A refresh is one power-iteration step
+    their eigenvectors by decreasing eigenvalue, and updates nothing (the reference implementation's rule:
+    no step projects its own gradient). Those eigenvectors are $G$'s singular vectors, taken from its SVD
+    (the reference takes `eigh` of $L, R$: the same basis up to signs, but the basis of a kernel, e.g. $L$'s
+    while $G$ has fewer columns than rows, is then set by the rounding of $GG^\top$, which differs between
+    one device and a sharded product). A refresh is one power-iteration step
     (the columns of $Q$ first sorted by $\mathrm{diag}(Q^\top L Q)$, decreasing, and $V$ re-ordered
     with them); the momentum $M'$ is rotated into the new basis (it is Algorithm 3's $Q_L^\top M Q_R$,
     $M$ the momentum of $G$). $\beta_s$ is `shampoo_beta` (default $\beta_2$). A leaf of rank $\ge 3$ is
