@@ -51,15 +51,15 @@ def factor_sizes(shape: tuple, max_precond_dim: int, precondition_1d: bool) -> t
     """`(m, n)`: the sizes of the left and right factors of a leaf of `shape` (`None`: no factor on that side).
 
     A leaf of rank >= 2 is the matrix `(prod(shape[:-1]), shape[-1])`; a vector is `(d, 1)` with a
-    left factor only if `precondition_1d`; a scalar has none. A side larger than `max_precond_dim`
-    (or empty) has none.
+    left factor only if `precondition_1d`; a scalar or an empty leaf has none. A side larger than
+    `max_precond_dim` has none.
     """
     shape = tuple(int(s) for s in shape)
 
     def keep(d: int) -> int | None:
         return d if 0 < d <= max_precond_dim else None
 
-    if len(shape) == 0:
+    if len(shape) == 0 or math.prod(shape) == 0:
         return None, None
     if len(shape) == 1:
         return (keep(shape[0]) if precondition_1d else None), None
