@@ -279,7 +279,8 @@ def in_eigenbasis(
     When the basis is refreshed (after `inner`'s step $k$ with $k \bmod f = 0$, `power_step`),
     `inner`'s first moments (`mu`) are rotated into the new basis and its other moments
     re-ordered with the basis's columns (`rebase_state`). Sides larger than
-    `max_precond_dim` are not rotated (see the module docstring).
+    `max_precond_dim` are not rotated (see the module docstring). `inner` gets no parameters (they
+    live in the original basis): a block that needs them (weight decay) goes after `in_eigenbasis`.
 
     Args:
       inner: the transform run in the rotated basis (SOAP: Adam's ratio).

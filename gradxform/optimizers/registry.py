@@ -93,7 +93,9 @@ class Entry:
         factory's: a transform meant to be chained after an optimizer (`reduce_on_plateau`) is exemplified
         by a `chain`, whose errors are led by `"chain"`.
       matrix_math: its update of a leaf multiplies the leaf as a matrix (Newton-Schulz, eigenbases), so
-        where a leaf is sharded the compiled update communicates (an elementwise optimizer never does).
+        where a leaf is sharded the compiled update communicates (an elementwise optimizer never does), and
+        sums of products over a sharded axis (SOAP's statistics G G^T) are added in another order than on one device:
+        the sharding cases hold its state to rounding at the scale of each state leaf.
       smooth: its trajectory is a smooth function of its hyperparameters; torch.optim.Muon rounds to bfloat16
         inside, so its loss is a staircase in the learning rate below a step of about 1e-3 (the derivative, taken
         straight through the rounding, then matches only a wider finite difference).
