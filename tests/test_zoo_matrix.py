@@ -411,20 +411,30 @@ def test_soap_matches_a_numpy_transcription_of_algorithm_3_over_50_steps(kwargs)
 
 
 def test_eigenbasis_of_diagonal_statistics_is_the_identity():
-    """Diagonal L, R with distinct decreasing entries: eigh's basis is I up to signs, and a power step keeps it."""
-    from gradxform.blocks.eigenbasis import eigenvectors, power_step, rotate
+    """Diagonal L, R with distinct decreasing entries: the first basis is I up to signs, and a power step keeps it."""
+    from gradxform.blocks.eigenbasis import power_step, rotate, singular_bases
 
     with jax.enable_x64(True):
+        # a first gradient with distinct decreasing entries on its diagonal: L = (1-b) G G^T and R = (1-b) G^T G are
+        # diagonal, decreasing (L's last entry is its kernel, 0)
+        g = jnp.zeros((4, 3)).at[jnp.arange(3), jnp.arange(3)].set(jnp.asarray([3.0, 2.0, -1.0]))
+        q_l, q_r = singular_bases(g)
+        np.testing.assert_allclose(np.abs(np.asarray(q_l)), np.eye(4), atol=1e-15)
+        np.testing.assert_allclose(np.abs(np.asarray(q_r)), np.eye(3), atol=1e-15)
+        # the optimizer's state after its first step holds that basis
+        tx = gx.soap(0.1)
+        _, state = tx.update({"w": g}, tx.init({"w": g}), {"w": g})
+        np.testing.assert_allclose(np.abs(np.asarray(gx.tree_get(state, "q_l")["w"])), np.eye(4), atol=1e-15)
+        np.testing.assert_allclose(np.abs(np.asarray(gx.tree_get(state, "q_r")["w"])), np.eye(3), atol=1e-15)
+        np.testing.assert_allclose(np.asarray(gx.tree_get(state, "l")["w"]), 0.05 * np.diag([9.0, 4.0, 1.0, 0.0]))
+        # increasing entries: the basis is the reversed identity (eigenvalues in decreasing order)
+        q_l, _ = singular_bases(jnp.diag(jnp.asarray([1.0, 2.0, 3.0])))
+        np.testing.assert_allclose(np.abs(np.asarray(q_l)), np.eye(3)[:, ::-1], atol=1e-15)
+        # a power step from the eigenbasis keeps it; from a shuffled one it sorts it back (the order that re-orders V)
         d = jnp.diag(jnp.asarray([5.0, 3.0, 2.0, 0.5]))
-        q = eigenvectors(d)
-        np.testing.assert_allclose(np.abs(np.asarray(q)), np.eye(4), atol=1e-15)
-        new, order = power_step(d, q)
+        new, order = power_step(d, jnp.eye(4))
         np.testing.assert_array_equal(np.asarray(order), np.arange(4))
         np.testing.assert_allclose(np.abs(np.asarray(new)), np.eye(4), atol=1e-15)
-        # increasing entries: the basis is the reversed identity (eigenvalues in decreasing order)
-        q = eigenvectors(jnp.diag(jnp.asarray([1.0, 2.0, 3.0])))
-        np.testing.assert_allclose(np.abs(np.asarray(q)), np.eye(3)[:, ::-1], atol=1e-15)
-        # a power step from a shuffled eigenbasis sorts it back (the order that re-orders V)
         new, order = power_step(d, jnp.eye(4)[:, [2, 0, 3, 1]])
         np.testing.assert_array_equal(np.asarray(order), [1, 3, 0, 2])
         np.testing.assert_allclose(np.abs(np.asarray(new)), np.eye(4), atol=1e-15)

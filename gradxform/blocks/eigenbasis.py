@@ -168,11 +168,6 @@ def _is_none(x: Any) -> bool:
     return x is None
 
 
-def eigenvectors(p: jax.Array) -> jax.Array:
-    r"""The eigenvectors of the symmetric $P$, by decreasing eigenvalue (`eigh`, its columns reversed)."""
-    return jnp.linalg.eigh(p)[1][:, ::-1]
-
-
 def power_step(p: jax.Array, q: jax.Array) -> tuple[jax.Array, jax.Array]:
     r"""One power-iteration step from the basis $Q$: its columns sorted by $\mathrm{diag}(Q^\top P Q)$, then QR.
 
@@ -476,7 +471,6 @@ __all__ = [
     "EigenbasisState",
     "LEFT_FACTOR",
     "RIGHT_FACTOR",
-    "eigenvectors",
     "factor_sizes",
     "in_eigenbasis",
     "kronecker_statistics",
