@@ -176,10 +176,9 @@ def power_step(p: jax.Array, q: jax.Array) -> tuple[jax.Array, jax.Array]:
 
     Returns the new basis and $\sigma$ (by which the second moments are re-ordered).
     """
-    estimate = jnp.einsum("ij,ik,kj->j", q, p, q)
-    order = jnp.argsort(-estimate)
-    q = q[:, order]
-    return jnp.linalg.qr(p @ q)[0], order
+    pq = p @ q  # one product serves both: diag(Q^T P Q) = colsum(Q * PQ), and P Q_sorted = (PQ)_sorted
+    order = jnp.argsort(-jnp.sum(q * pq, axis=0))
+    return jnp.linalg.qr(pq[:, order])[0], order
 
 
 def rotate(g: jax.Array, q_l: jax.Array | None, q_r: jax.Array | None) -> jax.Array:
