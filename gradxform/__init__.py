@@ -90,6 +90,7 @@ from gradxform.blocks import (
     sign,
     yogi_sq,
 )
+from gradxform.blocks.eigenbasis import in_eigenbasis, normalize_by_rms
 from gradxform.blocks.orthogonal import MuonDimensionNumbers, orthogonalize, scale_by_shape
 
 # optimizers, and the registry that declares them
@@ -110,6 +111,7 @@ from gradxform.optimizers import (
     mechanize,
     momentum,
     muon,
+    soap,
     momo,
     momo_adam,
     nadam,
@@ -297,6 +299,8 @@ __all__ = [
     "sum_sq",
     "trace",
     "orthogonalize",
+    "in_eigenbasis",
+    "normalize_by_rms",
     "scale_by_shape",
     "MuonDimensionNumbers",
     "belief_sq",
@@ -343,6 +347,7 @@ __all__ = [
     "mechanize",
     "momentum",
     "muon",
+    "soap",
     "momo",
     "momo_adam",
     "nadam",

@@ -12,6 +12,7 @@ Modules by idea:
 - `layerwise` (trust ratio, centralization, unit-wise and RMS clipping: whole-leaf ideas);
 - `factored` (Adafactor's second moment);
 - `orthogonal` (Muon's matrix blocks);
+- `eigenbasis` (SOAP's Kronecker factors, eigenbases and rotation);
 - `lr_free` (distance estimates and coin betting: learning-rate-free step sizes);
 - `plateau` (the step reduced when the loss stops improving);
 - `base`, the skeleton they are built on.
@@ -23,6 +24,7 @@ from gradxform.blocks.averaging import AverageState, iterate_average
 from gradxform.blocks.clipping import clip, clip_by_block_norm, clip_by_global_norm
 from gradxform.blocks.correction import NesterovEmaState, bias_correction, nesterov_ema, rectification
 from gradxform.blocks.dual_averaging import MadgradState, scale_by_madgrad
+from gradxform.blocks.eigenbasis import EigenbasisState, in_eigenbasis, normalize_by_rms
 from gradxform.blocks.factored import FactoredRmsState, scale_by_factored_rms
 from gradxform.blocks.lagged import OptimisticState, PreviousRmsState, optimistic_gradient, scale_by_previous_rms
 from gradxform.blocks.layerwise import (
@@ -152,6 +154,9 @@ __all__ = [
     "plus",
     "newton_schulz",
     "orthogonalize",
+    "in_eigenbasis",
+    "normalize_by_rms",
+    "EigenbasisState",
     "ratio",
     "rectification",
     "reduce_on_plateau",

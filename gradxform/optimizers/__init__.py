@@ -37,6 +37,7 @@ from gradxform.optimizers.schedule_free import schedule_free_adamw, schedule_fre
 from gradxform.optimizers.sgd import momentum, nesterov, sgd
 from gradxform.optimizers.sign import lion, rprop, sign_sgd, signum
 from gradxform.optimizers.sm3 import sm3
+from gradxform.optimizers.soap import soap
 
 __all__ = [
     "adabelief",
@@ -85,5 +86,6 @@ __all__ = [
     "sign_sgd",
     "signum",
     "sm3",
+    "soap",
     "yogi",
 ]

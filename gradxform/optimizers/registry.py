@@ -96,7 +96,9 @@ class Entry:
         factory's: a transform meant to be chained after an optimizer (`reduce_on_plateau`) is exemplified
         by a `chain`, whose errors are led by `"chain"`.
       matrix_math: its update of a leaf multiplies the leaf as a matrix (Newton-Schulz, eigenbases), so
-        where a leaf is sharded the compiled update communicates (an elementwise optimizer never does).
+        where a leaf is sharded the compiled update communicates (an elementwise optimizer never does), and
+        sums of products over a sharded axis (SOAP's statistics G G^T) are added in another order than on one device:
+        the sharding cases hold its state to rounding at the scale of each state leaf.
       smooth: its trajectory is a smooth function of its hyperparameters; torch.optim.Muon rounds to bfloat16
         inside, so its loss is a staircase in the learning rate below a step of about 1e-3 (the derivative, taken
         straight through the rounding, then matches only a wider finite difference).
@@ -1082,6 +1084,19 @@ def _matrix_entries() -> list[Entry]:
             race_lr=_lr_table(ravine=0.3, rosenbrock=0.1, saddle=0.05, digits=0.02),
             state_names=("count", "nu"),
             static_args=("ns_steps",),
+        ),
+        # No library has SOAP (optax, torch.optim, Keras): tests/test_zoo_matrix.py holds it to a NumPy
+        # transcription of the paper's Algorithm 3 instead of a parity case.
+        Entry(
+            "soap",
+            o.soap,
+            "soap",
+            elementwise=False,
+            matrix_math=True,
+            supports_complex=False,
+            race_lr=_lr_table(ravine=0.1, rosenbrock=0.03, saddle=0.1, digits=0.01),
+            state_names=("count", "mu", "nu", "l", "r", "q_l", "q_r"),
+            static_args=("precondition_frequency", "max_precond_dim"),
         ),
     ]
 
