@@ -67,8 +67,9 @@ def storage(
 
         def quantized_rule(dt):
             if not real and jnp.issubdtype(dt, jnp.complexfloating):
+                arg = name if lead(who) == who else f"{who}'s {name}"  # an inner block's name may not be the user's
                 raise TypeError(
-                    f"{lead(who)}: {name}={spec!r} stores real moments; this one is complex ({jnp.dtype(dt)}). "
+                    f"{lead(who)}: {arg}={spec!r} stores real moments; this one is complex ({jnp.dtype(dt)}). "
                     "Optimize the real and imaginary parts as two real leaves, or store this moment unquantized."
                 )
             return Storage(spec.code(signed=not real), spec.block_size)
