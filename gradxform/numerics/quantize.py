@@ -42,6 +42,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental.shard_alike import shard_alike
 
 from gradxform.errors import lead
 
@@ -380,8 +381,24 @@ def zeros(x: Any, code: Code, block_size: int, value: Any = 0) -> Quantized:
     if code.bits == 4:
         top = top | (top << 4)
     n = _work_shape(shape)[-1]
-    codes = placed(x, codes_shape(shape, code.bits), top.astype(jnp.uint8), jnp.uint8)
-    scales = placed(x, scales_shape(shape, block_size), jnp.abs(jnp.asarray(value, jnp.float32)), jnp.float32)
+    top = top.astype(jnp.uint8)
+    scale = jnp.abs(jnp.asarray(value, jnp.float32))
+    if isinstance(x, jax.core.Tracer) and n:
+        # under jit: zeros tied to the parameter's sharding (shard_alike), reduced to the pieces' shapes, so
+        # XLA's propagation gives each piece the parameter's sharding along the axes it keeps
+        _, z = shard_alike(x, jax.lax.full_like(x, 0, jnp.float32))
+        z = jax.lax.optimization_barrier(z)  # not folded to a constant, which would lose the sharding
+        zw = z.reshape(_work_shape(shape))
+        blocks, _ = _blocked(zw, block_size)
+        scales = jnp.max(blocks, axis=-1) + scale
+        if code.bits == 8:
+            _, codes = shard_alike(x, jax.lax.full_like(x, top, jnp.uint8))
+        else:
+            pairs = jnp.pad(zw, [(0, 0)] * (zw.ndim - 1) + [(0, n % 2)]) if n % 2 else zw
+            codes = jnp.max(pairs.reshape(pairs.shape[:-1] + (-1, 2)), axis=-1).astype(jnp.uint8) + top
+        return Quantized(codes, scales, code, block_size, n if shape else None)
+    codes = placed(x, codes_shape(shape, code.bits), top, jnp.uint8)
+    scales = placed(x, scales_shape(shape, block_size), scale, jnp.float32)
     return Quantized(codes, scales, code, block_size, n if shape else None)
 
 
