@@ -79,7 +79,12 @@ def test_round_trip_error_per_block_is_within_half_the_codes_spacing(bits, signe
     for j in range(nb):
         cols = slice(j * block, min((j + 1) * block, 1000))
         s = np.abs(x[:, cols]).max(axis=1, keepdims=True)
-        np.testing.assert_array_equal(np.asarray(q.scales)[:, j : j + 1], s)
+        got = np.asarray(q.scales)[:, j : j + 1]
+        # the block's maximum rounded up: to a power of two (8-bit float codes), to 7 mantissa bits (4-bit)
+        assert np.all(got >= s) and np.all(got <= s * (2.0 if code.scale_bits == 0 else 1 + 2.0**-7))
+        if code.scale_bits == 0:
+            np.testing.assert_array_equal(np.log2(got), np.round(np.log2(got)))
+        s = got
         err = np.abs(back[:, cols] - x[:, cols]) / s  # in units of the block's scale
         y = np.abs(x[:, cols]) / s
         # the gap between the two codes around |y|: half of it bounds the error
@@ -123,7 +128,8 @@ def test_adam_steps_stay_bounded_where_nu_is_tiny_in_a_block_with_a_large_entry(
         s, step = tx.init(p), jax.jit(tx.update)
         for _ in range(5):
             u, s = step(g, s, p)
-            assert float(jnp.max(jnp.abs(u))) <= 1.0 + 1e-3
+            assert float(jnp.max(jnp.abs(u[1:]))) <= 1.0  # Adam's |step| <= lr, where nu is tiny
+            assert abs(float(u[0])) <= 1.25  # the large entry: 1 but for the codes' rounding of mu and nu
 
 
 def test_constant_initial_values_are_stored_exactly():
