@@ -681,3 +681,38 @@ def test_quantized_blocks_that_would_straddle_devices_are_refused():
     with pytest.raises(ValueError) as err:
         state_sharding(tx, params)
     assert str(err.value).startswith("state_sharding: the quantized moment at ") and "straddle" in str(err.value)
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_zero1_splits_quantized_moments_and_matches_one_device(bits):
+    mesh = jax.make_mesh((4, 2), ("data", "model"), axis_types=(AxisType.Auto,) * 2)
+    shapes = {"w": (32, 16), "b": (64,)}  # zero1 adds 'data': w's rows 4 ways, b 8 ways (8 entries a device)
+    shard = {"w": NamedSharding(mesh, P(None, "model")), "b": NamedSharding(mesh, P("model"))}
+    rng = np.random.default_rng(0)
+    host = {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
+    grads = [{k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()} for _ in range(STEPS)]
+    q = gx.quantized(bits, block_size=8)
+    tx = gx.adamw(LR, mu_dtype=q, nu_dtype=q)
+    ztx = zero1(tx, shard, axis="data")
+    p = {k: jax.device_put(host[k], shard[k]) for k in shapes}
+    st = jax.jit(ztx.init)(p)
+    step = jax.jit(ztx.update)
+    for g in grads:
+        u, st = step({k: jax.device_put(g[k], shard[k]) for k in shapes}, st, p)
+        p = gx.apply_updates(p, u)
+    for field in ("mu", "nu"):
+        for name, spec in (("w", P("data", "model")), ("b", P(("model", "data")))):
+            piece = gx.tree_get(st, field)[name]
+            for arr in (piece.codes, piece.scales):
+                assert arr.sharding.is_equivalent_to(NamedSharding(mesh, spec), arr.ndim), (name, arr.sharding)
+    ref_p = {k: jnp.asarray(v) for k, v in host.items()}
+    ref_s = tx.init(ref_p)
+    for g in grads:
+        u, ref_s = jax.jit(tx.update)({k: jnp.asarray(v) for k, v in g.items()}, ref_s, ref_p)
+        ref_p = gx.apply_updates(ref_p, u)
+    assert_close(p, ref_p)
+    with pytest.raises(ValueError) as err:  # b of 16 entries split 8 ways: 2 a device, less than a block
+        jax.jit(zero1(tx, {"b": shard["b"]}, axis="data").init)({"b": jax.device_put(host["b"][:16], shard["b"])})
+    assert str(err.value).startswith("zero1: the quantized moment at ['b'] has blocks of 8") and "straddle" in str(
+        err.value
+    )

@@ -216,10 +216,11 @@ class Quantized:
 
     @property
     def shape(self) -> tuple:
+        """The parameter's shape, read off the codes (so a shard of the node knows its own shape)."""
         if self.n is None:
             return ()
-        lead_shape = tuple(self.codes.shape)[:-1]
-        return lead_shape + (self.n,)
+        cs = tuple(self.codes.shape)
+        return cs if self.code.bits == 8 else cs[:-1] + (2 * cs[-1] - self.n % 2,)
 
     @property
     def dtype(self) -> jnp.dtype:
