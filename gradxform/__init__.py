@@ -24,6 +24,7 @@ from gradxform.core import (
 )
 from gradxform.hyper import Hyperparameter, Schedule
 from gradxform.numerics import global_norm
+from gradxform.numerics.quantize import quantized
 
 # blocks: one idea each
 from gradxform.blocks import (
@@ -459,6 +460,7 @@ __all__ = [
     "jit_step",
     "make_train_step",
     "state_bytes_per_param",
+    "quantized",
     "state_nbytes",
     "unflatten_params",
     # distributed, checkpoints

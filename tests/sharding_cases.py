@@ -32,6 +32,7 @@ from gradxform.compat import torch as gxt
 from gradxform.core import Layout, make_block, per_param
 from gradxform.core.state import has_marks
 from gradxform.distributed import init_sharded, map_state, state_sharding, zero1, zero1_sharding
+from gradxform.numerics.quantize import decode, is_quantized
 from tests.refs import registry_entries
 
 LR = 1e-2
@@ -671,3 +672,97 @@ def test_errors_name_what_to_do():
         state_sharding(gx.adam(1e-3), {k: np.asarray(v) for k, v in host.items()})
     with pytest.raises(TypeError, match="expected jax.sharding.NamedSharding"):
         state_sharding(gx.adam(1e-3), params, {k: jax.sharding.SingleDeviceSharding(jax.devices()[0]) for k in SHAPES})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Quantized moments (gradxform.quantized): codes and per-block scales sharded like the parameter.
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("bits", [8, 4])
+def test_quantized_moments_and_their_scales_are_sharded_like_the_parameter(mode, bits):
+    mesh, host, shard, params, grads = make(mode, SPECS)
+    q = gx.quantized(bits, block_size=8)  # w (32 x 16) on P('data', 'model'): 8 entries of a row per device
+
+    def make_tx():
+        return gx.adamw(LR, mu_dtype=q, nu_dtype=q)
+
+    tx = make_tx()
+    with mesh_ctx(mesh, mode):
+        for how in ("jit", "eager", "init_sharded"):
+            if how == "jit":
+                state = jax.jit(tx.init)(params)
+            elif how == "eager":
+                state = tx.init(params)
+            else:
+                state = init_sharded(tx, params)
+            for field in ("mu", "nu"):
+                w = gx.tree_get(state, field)["w"]
+                assert w.codes.shape == ((32, 16) if bits == 8 else (32, 8)) and w.scales.shape == (32, 2)
+                for piece in (w.codes, w.scales):
+                    assert piece.sharding.is_equivalent_to(NamedSharding(mesh, P("data", "model")), 2), (how, piece)
+                    # each device holds whole blocks: 8 rows, one block of the row's 16 entries
+                    assert piece.addressable_shards[0].data.shape[0] == 8
+                    assert piece.addressable_shards[0].data.shape[1] == piece.shape[1] // 2
+                b = gx.tree_get(state, field)["b"]  # (16,) on P('model'): two blocks, one per device
+                assert b.scales.sharding.is_equivalent_to(NamedSharding(mesh, P("model")), 1), (how, b.scales)
+        p, u, st, hlo = train(tx, state, params, grads, shard)
+        assert_updates_like(u, shard)
+        assert collectives(hlo) == [], collectives(hlo)  # no block straddles a device: nothing communicates
+        for field in ("mu", "nu"):
+            w = gx.tree_get(st, field)["w"]
+            for piece in (w.codes, w.scales):
+                assert piece.sharding.is_equivalent_to(NamedSharding(mesh, P("data", "model")), 2), piece
+    ref = make_tx()
+    ref_p = {k: jnp.asarray(v) for k, v in host.items()}
+    ref_s = ref.init(ref_p)
+    for g in grads:
+        u, ref_s = jax.jit(ref.update)({k: jnp.asarray(v) for k, v in g.items()}, ref_s, ref_p)
+        ref_p = gx.apply_updates(ref_p, u)
+    assert_close(p, ref_p)
+    # the moments read back: one device's float32 math fused differently may move a scale by an ulp
+    decoded = functools.partial(jax.tree.map, lambda x: decode(x) if is_quantized(x) else x, is_leaf=is_quantized)
+    assert_close(decoded(st), decoded(ref_s))
+
+
+def test_quantized_blocks_that_would_straddle_devices_are_refused():
+    mesh, host, shard, params, grads = make("auto", SPECS)
+    tx = gx.adam(LR, mu_dtype=gx.quantized(8, block_size=16))  # w's rows are split 8 + 8 over 'model'
+    with pytest.raises(ValueError) as err:
+        state_sharding(tx, params)
+    assert str(err.value).startswith("state_sharding: the quantized moment at ") and "straddle" in str(err.value)
+
+
+@pytest.mark.parametrize("bits", [8, 4])
+def test_zero1_splits_quantized_moments_and_matches_one_device(bits):
+    mesh = jax.make_mesh((4, 2), ("data", "model"), axis_types=(AxisType.Auto,) * 2)
+    shapes = {"w": (32, 16), "b": (64,)}  # zero1 adds 'data': w's rows 4 ways, b 8 ways (8 entries a device)
+    shard = {"w": NamedSharding(mesh, P(None, "model")), "b": NamedSharding(mesh, P("model"))}
+    rng = np.random.default_rng(0)
+    host = {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
+    grads = [{k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()} for _ in range(STEPS)]
+    q = gx.quantized(bits, block_size=8)
+    tx = gx.adamw(LR, mu_dtype=q, nu_dtype=q)
+    ztx = zero1(tx, shard, axis="data")
+    p = {k: jax.device_put(host[k], shard[k]) for k in shapes}
+    st = jax.jit(ztx.init)(p)
+    step = jax.jit(ztx.update)
+    for g in grads:
+        u, st = step({k: jax.device_put(g[k], shard[k]) for k in shapes}, st, p)
+        p = gx.apply_updates(p, u)
+    for field in ("mu", "nu"):
+        for name, spec in (("w", P("data", "model")), ("b", P(("model", "data")))):
+            piece = gx.tree_get(st, field)[name]
+            for arr in (piece.codes, piece.scales):
+                assert arr.sharding.is_equivalent_to(NamedSharding(mesh, spec), arr.ndim), (name, arr.sharding)
+    ref_p = {k: jnp.asarray(v) for k, v in host.items()}
+    ref_s = tx.init(ref_p)
+    for g in grads:
+        u, ref_s = jax.jit(tx.update)({k: jnp.asarray(v) for k, v in g.items()}, ref_s, ref_p)
+        ref_p = gx.apply_updates(ref_p, u)
+    assert_close(p, ref_p)
+    with pytest.raises(ValueError) as err:  # b of 16 entries split 8 ways: 2 a device, less than a block
+        jax.jit(zero1(tx, {"b": shard["b"]}, axis="data").init)({"b": jax.device_put(host["b"][:16], shard["b"])})
+    assert str(err.value).startswith("zero1: the quantized moment at ['b'] has blocks of 8") and "straddle" in str(
+        err.value
+    )

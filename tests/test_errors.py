@@ -180,7 +180,8 @@ CASES = [
         "state-dtype-int",
         "an integer state dtype",
         TypeError,
-        "sgd: state_dtype=<class 'jax.numpy.int32'> must be a floating dtype (e.g. jnp.bfloat16).",
+        "sgd: state_dtype=<class 'jax.numpy.int32'> must be a floating dtype (e.g. jnp.bfloat16) or "
+        "gradxform.quantized(...).",
         lambda tmp: ((lambda _: gx.sgd(0.1, 0.9, state_dtype=jnp.int32)), None),
     ),
     (

@@ -33,23 +33,48 @@ from gradxform.hyper.values import Hyperparameter, is_schedule, resolve
 from gradxform.numerics.checks import check_inexact, check_match, check_real
 from gradxform.numerics.counts import safe_increment
 from gradxform.numerics.dtypes import compute_dtype, hyper_dtype, real_dtype
+from gradxform.numerics.quantize import Quantized, QuantizedSpec, Storage, load, store
 from gradxform.numerics.tree_math import full_like
 
 PyTree = Any
 DtypeRule = Callable[[jnp.dtype], jnp.dtype]
 
 
-def storage(who: str, state_dtype: Any = None, *, real: bool = False, name: str = "state_dtype") -> DtypeRule:
+def storage(
+    who: str, state_dtype: Any = None, *, real: bool = False, name: str = "state_dtype", moment: bool = True
+) -> DtypeRule:
     """The dtype a moment is stored in, as a function of its parameter's dtype.
 
     Args:
       who: the block's name (for the error on a bad dtype).
-      state_dtype: a floating dtype to store in, or `None`: the parameter's dtype
-        (its real dtype when `real`, for statistics of $|g|^2$).
-      real: the moment is real even for complex parameters.
+      state_dtype: a floating dtype to store in, `None`: the parameter's dtype
+        (its real dtype when `real`, for statistics of $|g|^2$), or `gradxform.quantized(...)`:
+        block-wise quantized, the rule returning a `Storage` (a signed code, or when `real` the
+        nonnegative code without zero: `real` marks the statistics of $|g|^2$).
+      real: the moment is real even for complex parameters (and nonnegative).
       name: the argument's name, for the error message.
+      moment: `False` for state that is not a moment but a copy of the weights (schedule-free's $z$),
+        which quantized storage refuses: its rounding error would be the weights'.
     """
     fixed = validate_dtype(who, name, state_dtype)
+    if isinstance(fixed, QuantizedSpec):
+        spec = fixed
+        if not moment:
+            raise TypeError(
+                f"{lead(who)}: {name}={spec!r}: this state is a copy of the weights, not a moment; quantized "
+                "storage is for moments (use a floating dtype such as jnp.bfloat16)."
+            )
+
+        def quantized_rule(dt):
+            if not real and jnp.issubdtype(dt, jnp.complexfloating):
+                arg = name if lead(who) == who else f"{who}'s {name}"  # an inner block's name may not be the user's
+                raise TypeError(
+                    f"{lead(who)}: {arg}={spec!r} stores real moments; this one is complex ({jnp.dtype(dt)}). "
+                    "Optimize the real and imaginary parts as two real leaves, or store this moment unquantized."
+                )
+            return Storage(spec.code(signed=not real), spec.block_size)
+
+        return quantized_rule
     if fixed is not None:
         return lambda dt: fixed
     return real_dtype if real else (lambda dt: jnp.dtype(dt))
@@ -84,10 +109,15 @@ def map_leaves(
         rt = real_dtype(ct)
         if rt not in cache:
             cache[rt] = scalars_for(values, count, rt)
-        kw = {"dtypes": tuple(jnp.dtype(x.dtype) for x in xs)} if dtypes else {}
-        return fn(cache[rt], *(x.astype(compute_dtype(x.dtype)) for x in (u, *xs)), **kw)
+        kw = {"dtypes": tuple(_stored_dtype(x) for x in xs)} if dtypes else {}
+        return fn(cache[rt], *(load(x) for x in (u, *xs)), **kw)
 
     return jax.tree.map(one, updates, *trees)
+
+
+def _stored_dtype(x: Any) -> jnp.dtype:
+    """The dtype a moment is stored in: uint8 for a quantized one (its codes), else its own."""
+    return jnp.dtype(jnp.uint8) if isinstance(x, Quantized) else jnp.dtype(x.dtype)
 
 
 def field(tree: PyTree, results: PyTree, i: int) -> PyTree:
@@ -96,8 +126,8 @@ def field(tree: PyTree, results: PyTree, i: int) -> PyTree:
 
 
 def stored(new: PyTree, old: PyTree) -> PyTree:
-    """New moments rounded once to the dtype the old ones are stored in."""
-    return jax.tree.map(lambda n, o: n.astype(o.dtype), new, old)
+    """New moments rounded once to the dtype the old ones are stored in (requantized if they are quantized)."""
+    return jax.tree.map(store, new, old)
 
 
 def require_params(who: str, updates: PyTree, params: PyTree | None) -> None:

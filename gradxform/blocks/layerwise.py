@@ -25,6 +25,7 @@ from gradxform.hyper.validate import ANY, NONNEGATIVE, POSITIVE, UNIT, validate
 from gradxform.hyper.values import Hyperparameter, is_schedule, resolve
 from gradxform.numerics.checks import check_inexact, check_match
 from gradxform.numerics.dtypes import compute_dtype, dtype_of, real_dtype
+from gradxform.numerics.quantize import load
 from gradxform.numerics.tree_math import abs_sq, full_like, global_norm
 
 PyTree = Any
@@ -305,6 +306,7 @@ def scale_by_novograd(
         results = map_leaves(fn, values, count, updates, state.mu, state.nu, params)
         mu = stored(field(updates, results, 1), state.mu)
         nu = stored(field(updates, results, 2), state.nu)
-        return jax.tree.map(lambda m, u: m.astype(compute_dtype(m.dtype, u.dtype)), mu, updates), NovogradState(mu, nu)
+        out = jax.tree.map(lambda u, m: load(m).astype(compute_dtype(m.dtype, u.dtype)), updates, mu)
+        return out, NovogradState(mu, nu)
 
     return make_block(who, init, update, needs_step=True, per_leaf=True)

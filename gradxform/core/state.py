@@ -311,9 +311,10 @@ def tree_map_params(
       A state of the same structure.
     """
     if has_marks(state) or initable is None:
+        from gradxform.numerics.quantize import is_quantized
 
-        def leaf(x: Any) -> bool:
-            return x is None or (is_leaf is not None and is_leaf(x))
+        def leaf(x: Any) -> bool:  # a quantized moment is one parameter's leaf (codes and scales together)
+            return x is None or is_quantized(x) or (is_leaf is not None and is_leaf(x))
 
         def on_param(layout: Layout, sub: PyTree) -> PyTree:
             # `None` marks a parameter that `masked` / `partition` left out: it stays `None`,

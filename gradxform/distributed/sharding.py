@@ -37,6 +37,8 @@ from gradxform.core import GradientTransformation, block_of, make_block, public
 from gradxform.core.state import LIKE, Layout, param_fields
 from gradxform.errors import lead
 from gradxform.numerics import dtype_of, shape_of
+from gradxform.numerics.quantize import is_quantized
+from gradxform.numerics.tree_math import fitted
 
 PyTree = Any
 
@@ -141,12 +143,47 @@ def _is_leaf_value(x: Any) -> bool:
 
 
 def _leafwise(layout: Layout, sub: PyTree, params: PyTree, param_sharding: PyTree) -> PyTree:
-    """Each leaf of a per-parameter subtree mapped to its sharding through `layout` (`None` stays `None`)."""
+    """Each leaf of a per-parameter subtree mapped to its sharding through `layout` (`None` stays `None`).
 
-    def one(leaf, p, s):
-        return None if leaf is None else layout.sharding(s, shape_of(p), shape_of(leaf))
+    A quantized moment (`gradxform.quantized`) gets its parameter's sharding on its codes and its
+    scales (blocks run along the last axis; see `_quantized_sharding`).
+    """
 
-    return jax.tree.map(one, sub, params, param_sharding, is_leaf=lambda x: x is None)
+    def one(path, leaf, p, s):
+        if leaf is None:
+            return None
+        if is_quantized(leaf):
+            return _quantized_sharding(path, leaf, layout.sharding(s, shape_of(p), shape_of(p)))
+        return layout.sharding(s, shape_of(p), shape_of(leaf))
+
+    return jax.tree_util.tree_map_with_path(
+        one, sub, params, param_sharding, is_leaf=lambda x: x is None or is_quantized(x)
+    )
+
+
+def _quantized_sharding(path: tuple, q: Any, s: NamedSharding) -> Any:
+    """The shardings of a quantized moment's codes and scales: the parameter's, so no block straddles a shard.
+
+    Blocks run along the last axis; when that axis is split over `k` devices, each device's `n / k` entries
+    must be whole blocks, else a block would straddle two devices (and quantizing it would communicate).
+    """
+    shape = q.shape
+    spec = tuple(s.spec) + (None,) * (len(shape) - len(s.spec))
+    if shape and spec[-1] is not None:
+        names = spec[-1] if isinstance(spec[-1], tuple) else (spec[-1],)
+        ways = 1
+        for a in names:
+            ways *= s.mesh.shape[a]
+        n = shape[-1]
+        per = n // ways if n % ways == 0 else None
+        if ways > 1 and (per is None or per % min(q.block_size, n) or (q.code.bits == 4 and per % 2)):
+            raise ValueError(
+                f"{lead('state_sharding')}: the quantized moment at {jax.tree_util.keystr(path) or '<root>'} "
+                f"has blocks of {min(q.block_size, n)} along a last axis of {n} split {ways} ways; "
+                f"a block would straddle two devices. Choose a block_size that divides {n // ways if per else n}, "
+                "or shard another axis."
+            )
+    return type(q)(fitted(s, shape_of(q.codes)), fitted(s, shape_of(q.scales)), q.code, q.block_size, q.n)
 
 
 def _sharding_of(params: PyTree, who: str) -> PyTree:

@@ -132,16 +132,20 @@ def check_rounding(who: str, name: str, value: Any, rng: Range, dtype: Any) -> N
         )
 
 
-def validate_dtype(who: str, name: str, dtype: Any) -> jnp.dtype | None:
-    """`None` or a floating dtype, else `TypeError` naming the argument."""
-    if dtype is None:
-        return None
+def validate_dtype(who: str, name: str, dtype: Any) -> Any:
+    """`None`, a floating dtype or a quantized storage spec (`gradxform.quantized`), else `TypeError`."""
+    from gradxform.numerics.quantize import QuantizedSpec
+
+    if dtype is None or isinstance(dtype, QuantizedSpec):
+        return dtype
     try:
         dt = jnp.dtype(dtype)
     except TypeError as err:
         raise TypeError(f"{lead(who)}: {name}={dtype!r} is not a dtype.") from err
     if not jnp.issubdtype(dt, jnp.floating):
-        raise TypeError(f"{lead(who)}: {name}={dtype!r} must be a floating dtype (e.g. jnp.bfloat16).")
+        raise TypeError(
+            f"{lead(who)}: {name}={dtype!r} must be a floating dtype (e.g. jnp.bfloat16) or gradxform.quantized(...)."
+        )
     return dt
 
 

@@ -81,8 +81,10 @@ def check_match(
         what, leaf = "the parameters", "the parameter"
     else:
         what = leaf = "the state made by init"
+    from gradxform.numerics.quantize import Quantized, Storage
+
     u_leaves, u_def = jax.tree_util.tree_flatten_with_path(updates)
-    r_leaves, r_def = jax.tree_util.tree_flatten_with_path(reference)
+    r_leaves, r_def = jax.tree_util.tree_flatten_with_path(reference, is_leaf=lambda x: isinstance(x, Quantized))
     if u_def != r_def:
         u_paths = [path_str(p) for p, _ in u_leaves]
         r_paths = [path_str(p) for p, _ in r_leaves]
@@ -107,7 +109,15 @@ def check_match(
                 f"shape {list(shape_of(r))}."
             )
         if dtype_rule is not None:
-            want = jnp.dtype(dtype_rule(dtype_of(u)))
+            rule = dtype_rule(dtype_of(u))
+            if isinstance(rule, Storage) or isinstance(r, Quantized):
+                if not (isinstance(rule, Storage) and rule.matches(r)):
+                    raise ValueError(
+                        f"{who}: the update at {path_str(path)} is {_describe(u)} but {leaf} holds "
+                        f"{r!r}; init and update must see the same storage (call init again)."
+                    )
+                continue
+            want = jnp.dtype(rule)
             if dtype_of(r) != want and compute_dtype(dtype_of(r)) != compute_dtype(want):
                 raise ValueError(
                     f"{who}: the update at {path_str(path)} is {_describe(u)} but {leaf} holds "

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.experimental.shard_alike import shard_alike
+from jax.sharding import NamedSharding, PartitionSpec
 
 from gradxform.numerics.dtypes import compute_dtype, dtype_of, shape_of
 
@@ -141,16 +142,57 @@ def _placed_like(x: Any, value: Any, dtype: Any) -> jax.Array:
     return jnp.full(shape_of(x), value, dtype)
 
 
+def placed(x: Any, shape: tuple, value: Any, dtype: Any) -> jax.Array:
+    """`value` in `shape` and `dtype`, placed like the leaf `x` where that is known and fits.
+
+    For the pieces of a quantized moment (`gradxform.numerics.quantize`), whose shapes differ from the
+    parameter's along the last axis only: in `x`'s shape this is `_placed_like`; otherwise a concrete
+    `NamedSharding` is kept on every axis whose length its mesh axes divide (others replicated).
+    """
+    if tuple(shape) == tuple(shape_of(x)):
+        return _placed_like(x, value, dtype)
+    if isinstance(value, jax.Array) and not isinstance(value, jax.core.Tracer):
+        value = np.asarray(value)
+    out = jnp.full(shape, value, dtype)
+    sharding = getattr(x, "sharding", None)
+    if isinstance(sharding, NamedSharding) and isinstance(x, jax.Array) and not isinstance(x, jax.core.Tracer):
+        out = jax.device_put(out, fitted(sharding, shape))
+    return out
+
+
+def fitted(sharding: NamedSharding, shape: tuple) -> NamedSharding:
+    """`sharding` with each axis whose length its mesh axes do not divide replicated instead."""
+    spec = tuple(sharding.spec) + (None,) * (len(shape) - len(sharding.spec))
+    kept = []
+    for size, p in zip(shape, spec[: len(shape)]):
+        names = () if p is None else (p if isinstance(p, tuple) else (p,))
+        ways = int(np.prod([sharding.mesh.shape[a] for a in names])) if names else 1
+        kept.append(p if ways > 1 and size % ways == 0 else None)
+    return NamedSharding(sharding.mesh, PartitionSpec(*kept), memory_kind=sharding.memory_kind)
+
+
 def full_like(tree: PyTree, value: Any = 0, rule: Callable[[jnp.dtype], Any] | None = None) -> PyTree:
     """`value` in each leaf's shape, in the dtype `rule(leaf dtype)` (default: the leaf's).
+
+    A rule may return a quantized storage (`gradxform.numerics.quantize.Storage`): the leaf is then a
+    `Quantized` moment holding `value`, its codes and scales placed like the parameter.
 
     Each state leaf is born where its parameter lives: with the parameter's
     sharding for concrete sharded arrays, for `jax.ShapeDtypeStruct` s that carry a
     sharding, and under plain `jax.jit(tx.init)` (see `_placed_like`). Every
     leaf is a buffer of its own, so any state can be donated.
     """
+    from gradxform.numerics.quantize import Storage
+
     rule = rule or (lambda dt: dt)
-    return jax.tree.map(lambda x: _placed_like(x, value, rule(dtype_of(x))), tree)
+
+    def one(x):
+        dt = rule(dtype_of(x))
+        if isinstance(dt, Storage):
+            return dt.zeros(x, value)
+        return _placed_like(x, value, dt)
+
+    return jax.tree.map(one, tree)
 
 
 def zeros_like(tree: PyTree, rule: Callable[[jnp.dtype], Any] | None = None) -> PyTree:

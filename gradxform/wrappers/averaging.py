@@ -135,7 +135,7 @@ def schedule_free(
     _not_a_schedule(who, "b1", b1)
     validate(who, "b1", b1, OPEN_CLOSED_UNIT)
     validate(who, "weight_lr_power", weight_lr_power, NONNEGATIVE)
-    rule = storage(who, state_dtype)
+    rule = storage(who, state_dtype, moment=False)
 
     def init(params):
         zero = jnp.zeros((), hyper_dtype())
