@@ -62,9 +62,12 @@ def _train(tx, dtype, data):
 def test_float16_mlp_with_loss_scale_matches_float32_on_the_digits(digits):
     data, x_te, y_te = digits
     ref = _train(gx.adam(2e-3), jnp.float32, data)
-    # float16 parameters and activations; Adam's moments in float32 (float16 moments underflow: see the docs page)
-    tx = gx.loss_scale(gx.adam(2e-3, mu_dtype=jnp.float32, nu_dtype=jnp.float32))
+    # float16 parameters and activations, Adam at its defaults: its first moment is stored in float16, its second
+    # in float32 (float16 cannot hold the squares of its gradients: `numerics.square_dtype`)
+    tx = gx.loss_scale(gx.adam(2e-3))
     half = _train(tx, jnp.float16, data)
+    assert {x.dtype for x in jax.tree.leaves(gx.tree_get(half.state, "nu"))} == {jnp.dtype(jnp.float32)}
+    assert {x.dtype for x in jax.tree.leaves(gx.tree_get(half.state, "mu"))} == {jnp.dtype(jnp.float16)}
     assert all(x.dtype == jnp.float16 for x in jax.tree.leaves(half.params))
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(half.params))
     acc32, acc16 = _accuracy(ref.params, x_te, y_te), _accuracy(half.params, x_te, y_te)

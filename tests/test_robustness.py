@@ -95,9 +95,9 @@ def test_integer_and_python_number_inputs():
 
 def test_skip_nonfinite_skips_a_step_that_would_overflow_the_state():
     p = {"w": jnp.ones(3, jnp.float16)}
-    tx = gx.skip_nonfinite(gx.adam(1e-3))
+    tx = gx.skip_nonfinite(gx.adam(1e-3, nu_dtype=jnp.float16))  # (float16 parameters' default nu is float32)
     state = tx.init(p)
-    g = {"w": jnp.full(3, 1e4, jnp.float16)}  # finite, but (1e4)^2 overflows float16's nu
+    g = {"w": jnp.full(3, 1e4, jnp.float16)}  # finite, but (1e4)^2 overflows a float16 nu
     u, new = tx.update(g, state, p)
     np.testing.assert_array_equal(np.asarray(u["w"]), 0)
     jax.tree.map(np.testing.assert_array_equal, new.inner_state, state.inner_state)  # nothing kept

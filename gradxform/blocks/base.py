@@ -32,7 +32,7 @@ from gradxform.hyper.validate import Range, check_rounding, validate, validate_d
 from gradxform.hyper.values import Hyperparameter, is_schedule, resolve
 from gradxform.numerics.checks import check_inexact, check_match, check_real
 from gradxform.numerics.counts import safe_increment
-from gradxform.numerics.dtypes import compute_dtype, hyper_dtype, real_dtype
+from gradxform.numerics.dtypes import compute_dtype, hyper_dtype, real_dtype, square_dtype
 from gradxform.numerics.quantize import Quantized, QuantizedSpec, Storage, load, store
 from gradxform.numerics.tree_math import full_like
 
@@ -47,10 +47,10 @@ def storage(
 
     Args:
       who: the block's name (for the error on a bad dtype).
-      state_dtype: a floating dtype to store in, `None`: the parameter's dtype
-        (its real dtype when `real`, for statistics of $|g|^2$), or `gradxform.quantized(...)`:
-        block-wise quantized, the rule returning a `Storage` (a signed code, or when `real` the
-        nonnegative code without zero: `real` marks the statistics of $|g|^2$).
+      state_dtype: a floating dtype to store in, `None`: the parameter's dtype (when `real`, for
+        statistics of $|g|^2$, `numerics.square_dtype`: its real dtype, float32 for float16), or
+        `gradxform.quantized(...)`: block-wise quantized, the rule returning a `Storage` (a signed code,
+        or when `real` the nonnegative code without zero: `real` marks the statistics of $|g|^2$).
       real: the moment is real even for complex parameters (and nonnegative).
       name: the argument's name, for the error message.
       moment: `False` for state that is not a moment but a copy of the weights (schedule-free's $z$),
@@ -77,7 +77,7 @@ def storage(
         return quantized_rule
     if fixed is not None:
         return lambda dt: fixed
-    return real_dtype if real else (lambda dt: jnp.dtype(dt))
+    return square_dtype if real else (lambda dt: jnp.dtype(dt))
 
 
 def scalars_for(values: Mapping[str, jax.Array], count: jax.Array | None, dtype: Any) -> types.SimpleNamespace:

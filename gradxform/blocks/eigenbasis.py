@@ -41,6 +41,7 @@ from gradxform.hyper.validate import NONNEGATIVE, UNIT, validate, validate_bool,
 from gradxform.hyper.values import Hyperparameter, resolve
 from gradxform.numerics.checks import check_inexact, check_real
 from gradxform.numerics.dtypes import compute_dtype, dtype_of, real_dtype, shape_of
+from gradxform.numerics.quantize import load, store
 from gradxform.numerics.tree_math import full_like
 
 PyTree = Any
@@ -417,8 +418,9 @@ def in_eigenbasis(
                     old_l, old_r, new_l, new_r, _, _ = i
                     if old_l is None and old_r is None:
                         return m
-                    x, spec = gathered(m.astype(real_dtype(compute_dtype(m.dtype, u.dtype))))
-                    return scattered(rotate(rotate_back(x, old_l, old_r), new_l, new_r).astype(m.dtype), spec)
+                    x = load(m)  # decoded if quantized
+                    x, spec = gathered(x.astype(real_dtype(compute_dtype(x.dtype, u.dtype))))
+                    return store(scattered(rotate(rotate_back(x, old_l, old_r), new_l, new_r), spec), m)
 
                 return jax.tree.map(f, tree, sub, info, is_leaf=_is_none)
 
@@ -426,8 +428,8 @@ def in_eigenbasis(
                 def f(u, v, i):
                     if v is None or (i[4] is None and i[5] is None):
                         return v
-                    x, spec = gathered(v)
-                    return scattered(reorder(x, i[4], i[5]), spec)
+                    x, spec = gathered(load(v))  # decoded if quantized; a permutation, exact otherwise
+                    return store(scattered(reorder(x, i[4], i[5]), spec), v)
 
                 return jax.tree.map(f, tree, sub, info, is_leaf=_is_none)
 

@@ -24,7 +24,7 @@ from gradxform.errors import lead
 from gradxform.hyper.validate import ANY, NONNEGATIVE, POSITIVE, UNIT, validate
 from gradxform.hyper.values import Hyperparameter, is_schedule, resolve
 from gradxform.numerics.checks import check_inexact, check_match
-from gradxform.numerics.dtypes import compute_dtype, dtype_of, real_dtype
+from gradxform.numerics.dtypes import compute_dtype, dtype_of, square_dtype
 from gradxform.numerics.quantize import load
 from gradxform.numerics.tree_math import abs_sq, full_like, global_norm
 
@@ -287,7 +287,7 @@ def scale_by_novograd(
 
     def init(params):
         check_inexact(params, who)
-        nu = jax.tree.map(lambda p: jnp.zeros([], real_dtype(dtype_of(p))), params)
+        nu = jax.tree.map(lambda p: jnp.zeros([], square_dtype(dtype_of(p))), params)
         return NovogradState(full_like(params, 0, mu_rule), nu)
 
     def update(updates, state, params, count, extra_args):

@@ -16,7 +16,7 @@ from gradxform.errors import lead
 from gradxform.hyper.validate import NONNEGATIVE, Range, validate
 from gradxform.hyper.values import Hyperparameter, resolve
 from gradxform.numerics.checks import check_inexact
-from gradxform.numerics.dtypes import compute_dtype, dtype_of, real_dtype, shape_of
+from gradxform.numerics.dtypes import compute_dtype, dtype_of, real_dtype, shape_of, square_dtype
 from gradxform.numerics.tree_math import full_like
 
 PyTree = Any
@@ -126,10 +126,11 @@ def scale_by_sm3(b2: Hyperparameter = 1.0, eps: Hyperparameter = 1e-8) -> Gradie
 
 
 def _zero_acc(p: Any) -> jax.Array:
-    """A leaf's accumulators at 0: placed like the parameter below 2-d (its shape), replicated above."""
+    """A leaf's accumulators at 0 (sums of squares: float32 for float16 leaves, `square_dtype`): placed like the
+    parameter below 2-d (its shape), replicated above."""
     if len(shape_of(p)) < 2:
-        return full_like(p)
-    return jnp.zeros(acc_size(shape_of(p)), dtype_of(p))
+        return full_like(p, 0, square_dtype)
+    return jnp.zeros(acc_size(shape_of(p)), square_dtype(dtype_of(p)))
 
 
 def _replicated_value(x: jax.Array) -> jax.Array:

