@@ -269,9 +269,13 @@ def nested(tx):
 @functools.cache
 def reference(name: str, wrapper=None):
     """The same run on one device: (params, state) after the steps, of the entry (inside `wrapper`)."""
-    host, grads = host_data()
     tx = ENTRIES[name].build(LR)
-    tx = tx if wrapper is None else wrapper(tx)
+    return one_device(tx if wrapper is None else wrapper(tx))
+
+
+def one_device(tx):
+    """(params, state) after the steps of `host_data()` on one device."""
+    host, grads = host_data()
     p = {k: jnp.asarray(v) for k, v in host.items()}
     s = tx.init(p)
     step = jax.jit(tx.update)
@@ -457,12 +461,7 @@ def test_factored_second_moment_is_sharded_along_the_axes_it_keeps(mode):
             assert leaf.sharding.is_equivalent_to(s, leaf.ndim), (leaf.sharding, s)
         if mode == "explicit":
             assert_sharded_like(init_sharded(tx, abstract(shard)), shard)
-    ref = make_tx()
-    ref_p = {k: jnp.asarray(v) for k, v in host.items()}
-    ref_s = ref.init(ref_p)
-    for g in grads:
-        u, ref_s = jax.jit(ref.update)({k: jnp.asarray(v) for k, v in g.items()}, ref_s, ref_p)
-        ref_p = gx.apply_updates(ref_p, u)
+    ref_p, ref_s = one_device(make_tx())
     assert_close(p, ref_p)
     assert_close(st, ref_s)
 
@@ -713,12 +712,7 @@ def test_quantized_moments_and_their_scales_are_sharded_like_the_parameter(mode,
             w = gx.tree_get(st, field)["w"]
             for piece in (w.codes, w.scales):
                 assert piece.sharding.is_equivalent_to(NamedSharding(mesh, P("data", "model")), 2), piece
-    ref = make_tx()
-    ref_p = {k: jnp.asarray(v) for k, v in host.items()}
-    ref_s = ref.init(ref_p)
-    for g in grads:
-        u, ref_s = jax.jit(ref.update)({k: jnp.asarray(v) for k, v in g.items()}, ref_s, ref_p)
-        ref_p = gx.apply_updates(ref_p, u)
+    ref_p, ref_s = one_device(make_tx())
     assert_close(p, ref_p)
     # the moments read back: one device's float32 math fused differently may move a scale by an ulp
     decoded = functools.partial(jax.tree.map, lambda x: decode(x) if is_quantized(x) else x, is_leaf=is_quantized)

@@ -195,15 +195,8 @@ def rotate(g: jax.Array, q_l: jax.Array | None, q_r: jax.Array | None) -> jax.Ar
 
 
 def rotate_back(u: jax.Array, q_l: jax.Array | None, q_r: jax.Array | None) -> jax.Array:
-    r"""$N = Q_L N' Q_R^\top$, in the leaf's shape."""
-    if q_l is None and q_r is None:
-        return u
-    x = as_matrix(u)
-    if q_l is not None:
-        x = q_l @ x
-    if q_r is not None:
-        x = x @ q_r.T
-    return x.reshape(u.shape)
+    r"""$N = Q_L N' Q_R^\top$, in the leaf's shape: `rotate` by the transposed bases."""
+    return rotate(u, None if q_l is None else q_l.T, None if q_r is None else q_r.T)
 
 
 def reorder(v: jax.Array, order_l: jax.Array | None, order_r: jax.Array | None) -> jax.Array:
