@@ -59,6 +59,38 @@ def test_encoding_is_the_nearest_code(code):
         assert got.min() > 0
 
 
+@pytest.mark.parametrize("code", [c for c in CODES if not c.linear], ids=_id)
+def test_float_codes_round_to_nearest_ties_to_even_on_a_dense_sweep_of_float32(code):
+    # the bit-arithmetic encoder against the format's definition, in float64: each y is first put in the
+    # format's units, w = y * top in float32 (the encoder's one rounding), and w goes to the nearest of the
+    # format's values, ties to the even code (IEEE rounding), never below the smallest code without zero.
+    # y: every 101st float32 in [0, 1] and the neighbours of every tie between two codes
+    m, emax = code.man_bits, 2**code.exp_bits - 1
+    top = np.float32(2.0 - 2.0**-m)
+    k = np.arange(2 ** (code.exp_bits + m))
+    e, mm = k >> m, k & ((1 << m) - 1)
+    fmt = np.where(e == 0, mm * 2.0 ** (1 - emax - m), 2.0 ** (e - emax) * (1 + mm / 2.0**m))  # float64
+    ties = ((fmt[:-1] + fmt[1:]) / 2 / top).astype(np.float32)
+    near = np.concatenate([np.nextafter(ties, -np.inf), ties, np.nextafter(ties, np.inf)]).astype(np.float32)
+    y = np.concatenate([np.arange(0, 0x3F800001, 101, dtype=np.int64).astype(np.int32).view(np.float32), near])
+    y = y[(y >= 0) & (y <= 1)]
+    w = (y * top).astype(np.float64)  # float32 product, exactly as the encoder forms it
+    hi = np.searchsorted(fmt, w).clip(1, len(fmt) - 1)
+    lo = hi - 1
+    d_lo, d_hi = w - fmt[lo], fmt[hi] - w
+    want = np.where(d_lo < d_hi, lo, np.where(d_hi < d_lo, hi, np.where(lo % 2 == 0, lo, hi)))
+    want = np.where(w <= fmt[0], 0, want)
+    if not code.zero:
+        want = np.maximum(want, 1)
+    assert np.any(np.isin(w, (fmt[:-1] + fmt[1:]) / 2))  # the sweep does hit exact ties
+    got = np.asarray(qz.encode_codes(jnp.asarray(y), code))
+    np.testing.assert_array_equal(got, want)
+    if code.signed:  # the sign bit on top; a negative value that rounds to 0 may keep it (-0 reads back as 0)
+        got = np.asarray(qz.encode_codes(jnp.asarray(-y), code))
+        sign = 1 << (code.bits - 1)
+        np.testing.assert_array_equal(np.where(got == sign, 0, got), np.where(want == 0, 0, want | sign))
+
+
 @pytest.mark.parametrize("bits", [8, 4])
 @pytest.mark.parametrize("signed", [True, False])
 def test_round_trip_error_per_block_is_within_half_the_codes_spacing(bits, signed):

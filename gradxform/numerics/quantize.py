@@ -36,11 +36,12 @@ Every update reads a quantized moment back in float32, computes in float32, and 
 moment; nothing of the parameter's size is stored in float32.
 
 **Speed.** Reading and writing a code is a handful of integer operations per entry (shifts, masks, a
-bitcast), fused by XLA into the step's kernels; no table is searched. What costs more is the block's
-maximum: the new moment must be known in full before any of it is encoded, so XLA computes it twice
-(once for the maximum, once to encode) and hands the reduction a temporary of the parameter's size. On
-CPU a fresh temporary of that size is page-faulted in on every step, so the reduction reads one byte per
-entry (8-bit codes) or two (4-bit), not four: the float32 bits rounded up and cut (see `_scale_of`).
+bitcast, and for the subnormal codes one float add of $2^{23}$), fused by XLA into the step's kernels; no
+table is searched. What costs more is the block's maximum: the new moment must be known in full before
+any of it is encoded, so XLA:CPU computes the new moment in each kernel that needs it (the maxima, the
+encoding, the parameter update), decoding the old codes each time, rather than keep a float32 temporary
+of the parameter's size; the reduction reads one byte per entry (8-bit codes) or two (4-bit), not four:
+the float32 bits rounded up and cut (see `_scale_of`). `benchmarks/quant_cost.py` measures each piece.
 """
 
 from __future__ import annotations
@@ -244,19 +245,30 @@ def is_quantized(x: Any) -> bool:
 
 
 def _encode_magnitudes(y: jax.Array, code: Code) -> jax.Array:
-    """The nearest code magnitude (int32) of each `y` in [0, 1]."""
+    r"""The nearest code magnitude (int32) of each `y` in [0, 1].
+
+    Float codes: $w = y \cdot top$ is already in the format's units. In the normal range its float32 bits,
+    mantissa rounded to `man_bits` (ties to even) and exponent re-biased, are the code: one integer add of
+    a constant and a shift. Below the smallest normal the code is $w \cdot 2^{e_{max} - 1 + m}$ rounded to an
+    integer, which adding $2^{23}$ does in the float unit (ties to even) and subtracting its bits reads off.
+    No `round` and no float-to-int conversion, which XLA:CPU compiles to several instructions each (the
+    codes are bitwise those of the textbook formulas, `tests/test_quantized.py`).
+    """
     if code.linear:
         levels = 2**code.bits
-        return jnp.clip(jnp.round(y * levels) - 1, 0, levels - 1).astype(jnp.int32)
+        return jnp.clip(jnp.round(y * levels) - 1, 0, levels - 1).astype(jnp.int32)  # k = 0 is 1/16: no zero
     e_bits, m_bits = code.exp_bits, code.man_bits
     emax = 2**e_bits - 1
-    top = 2.0 - 2.0**-m_bits
-    w = y * np.float32(top)  # in [0, top]: the format's own values
+    w = y * np.float32(2.0 - 2.0**-m_bits)  # in [0, top]: the format's own values
     bits = jax.lax.bitcast_convert_type(w, jnp.int32)
     shift = 23 - m_bits
-    rounded = (bits + ((1 << (shift - 1)) - 1) + ((bits >> shift) & 1)) >> shift  # mantissa to m_bits, ties even
-    normal = rounded - ((127 - emax) << m_bits)
-    sub = jnp.round(w * np.float32(2.0 ** (emax - 1 + m_bits))).astype(jnp.int32)
+    # (bits + half - 1 + lsb) >> shift rounds the mantissa, ties to even; the re-bias is folded into the constant
+    bias = ((1 << (shift - 1)) - 1) - (((127 - emax) << m_bits) << shift)
+    normal = (bits + bias + ((bits >> shift) & 1)) >> shift
+    magic = np.float32(2.0**23)  # adding it rounds a float below 2^22 to an integer, ties to even
+    sub = jax.lax.bitcast_convert_type(w * np.float32(2.0 ** (emax - 1 + m_bits)) + magic, jnp.int32) - int(
+        np.float32(magic).view(np.int32)
+    )
     k = jnp.where(w < np.float32(2.0 ** (1 - emax)), sub, normal)
     return jnp.clip(k, 0 if code.zero else 1, 2 ** (e_bits + m_bits) - 1)
 
@@ -373,7 +385,7 @@ def encode(x: jax.Array, code: Code, block_size: int) -> Quantized:
         return Quantized(codes, jnp.zeros(scales_shape(shape, block_size), jnp.float32), code, block_size, n)
     blocks, pad = _blocked(xw, block_size)
     scale = _scale_of(blocks, code)
-    inv = jnp.where(scale > 0, 1.0 / jnp.where(scale > 0, scale, 1.0), 0.0)
+    inv = 1.0 / jnp.where(scale > 0, scale, jnp.inf)  # 0 for a block of zeros; one division a block
     k = encode_codes(blocks * inv[..., None], code)
     k = k.reshape(k.shape[:-2] + (-1,))
     if pad:
