@@ -12,9 +12,11 @@ Each row is one way to store the optimizer state:
 * quality: scikit-learn's digits (MLP 64-256-256-10, AdamW, 600 steps of batch 128, held-out accuracy
   and loss) and a noisy 2-D regression (2048 points, loss floor 0.01, Adam, 2000 full-batch steps, final
   loss), the problems of `tests/quant_problems.py`, each trajectory one compiled `lax.scan`;
-* speed: one donated, jitted step `update + apply` on a 16.8M float32 leaf, the rows' steps timed
-  interleaved in one process (the order rotated each round), medians and the ratio to float32 moments;
-  beside them, the kernels XLA compiled the step to and the bytes they access (`cost_analysis`).
+* speed: one donated, jitted step `update + apply` on a 16.8M float32 leaf, compiled both with
+  `jax.jit` and with `gx.jit_step` (what `gx.make_train_step` uses: `gx.CPU_COMPILER_OPTIONS` on CPU), all
+  steps timed interleaved in one process (the order rotated each round), medians and the ratio to float32
+  moments compiled the same way; beside them, the kernels XLA compiled the `jax.jit` step to and the bytes
+  they access (`cost_analysis`).
 
 Adafactor keeps no first moment by default and factors the second into row and column statistics on
 matrices; on the single 16.8M vector of the speed row it keeps a full (unfactored) second moment.
@@ -74,31 +76,37 @@ def quality() -> dict[str, dict]:
 
 
 def speed(reps: int, iters: int) -> dict[str, object]:
+    """Each row's step compiled twice, as an optax user jits it (`jax.jit`, donated) and as
+    `gx.make_train_step` does (`gx.jit_step`: donated, with `gx.CPU_COMPILER_OPTIONS` on CPU), all timed
+    interleaved in one race."""
     g = jax.random.normal(jax.random.key(0), (BIG,), jnp.float32) * 1e-3
     cs = []
     for name, row in ROWS.items():
         tx = adam_like(row, 1e-3, decoupled=False)
-        p = jnp.zeros(BIG, jnp.float32)
-        cs.append(compile_step(name, opt_step(tx), (p, tx.init(p)), (g,)))
+        for how in ("plain", "gx"):
+            p = jnp.zeros(BIG, jnp.float32)
+            cs.append(compile_step(f"{name}|{how}", opt_step(tx), (p, tx.init(p)), (g,), how=how))
     race(cs, reps, iters)
     return {c.label: c for c in cs}
 
 
 def table(q: dict, s: dict) -> str:
-    base_q, base_s = q["float32 moments"], s["float32 moments"]
+    base_q = q["float32 moments"]
+    base = {how: s[f"float32 moments|{how}"] for how in ("plain", "gx")}
     lines = [
         # short headers, so the seven columns fit the page; the text above the table says what each holds
-        "| state | B / param | digits acc. % | digits loss | regression loss | step, ms "
+        "| state | B / param | digits acc. % | digits loss | regression loss | step ms: jit, jit_step "
         "| kernels, B accessed / param |",
         "|---|---|---|---|---|---|---|",
     ]
     for name in ROWS:
-        r, c = q[name], s[name]
+        r, c, cg = q[name], s[f"{name}|plain"], s[f"{name}|gx"]
         lines.append(
             f"| {name} | {r['bytes']:.3f} | {r['accuracy']:.2f} ({r['accuracy'] - base_q['accuracy']:+.2f}) "
             f"| {r['loss']:.4f} ({r['loss'] / base_q['loss']:.3f}) "
             f"| {r['regression']:.5f} ({r['regression'] / base_q['regression']:.3f}) "
-            f"| {c.ms:.1f} ({c.ms / base_s.ms:.2f}) | {c.hlo.kernels}, {c.hlo.bytes / BIG:.1f} |"
+            f"| {c.ms:.1f} ({c.ms / base['plain'].ms:.2f}), {cg.ms:.1f} ({cg.ms / base['gx'].ms:.2f}) "
+            f"| {c.hlo.kernels}, {c.hlo.bytes / BIG:.1f} |"
         )
     m = machine()
     lines += [
