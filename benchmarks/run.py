@@ -772,6 +772,8 @@ def write_report(path: str, info: dict, copy_gbs: float, bf16: dict | None, load
         f"- Load average (1, 5, 15 min): {load[0]} before the run, {load[1]} after; the machine is shared, so "
         "absolute times are noisy and the ratios, from interleaved runs in one process, are what to read.",
         f"- Copy bandwidth (jitted, donated `x + 1` on 16.8M float32, 8 bytes an element): {copy_gbs:.1f} GB/s.",
+        "- Every optimizer of the registry beside optax, on this leaf and the small tree: [its own page]"
+        "(performance_registry.md) (`python -m benchmarks.registry_speed --out docs/performance_registry.md`).",
         "",
         "![step and compile time, gradxform / optax](performance.png)",
         "",
